@@ -1,0 +1,238 @@
+"""The model zoo: VGG-16 (slim), CIFAR-style ResNet and MobileNet-v1 (slim), built from named units.
+
+Every convolution sits in a named ``ConvBNReLU`` unit (``.conv``, ``.bn``, ``.relu``), so a pruning
+plan can name layers such as ``"features.conv9.conv"`` or ``"layer2.0.conv1.conv"``.
+
+Trained checkpoints live in ``data/checkpoints/<name>.pt`` with a model card ``<name>.json``;
+``load_pretrained(name)`` verifies the file's sha256 against the card and returns the model in eval
+mode.
+
+Introduced in: notebooks/00_tour.ipynb (§The model zoo).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import OrderedDict
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+from pruning_lib import repro
+
+# VGG-16's layer pattern: 13 conv 3x3 (numbers = filters) and 5 max-pools ("M"), 1/4 of the widths.
+VGG16_SLIM_CFG: tuple[int | str, ...] = (
+    16, 16, "M", 32, 32, "M", 64, 64, 64, "M", 128, 128, 128, "M", 128, 128, 128, "M",
+)
+# MobileNet-v1 pattern: (output channels, stride) of each depthwise-separable block.
+MOBILENET_V1_SLIM_CFG: tuple[tuple[int, int], ...] = (
+    (32, 1), (64, 2), (64, 1), (128, 2), (128, 1), (128, 1), (256, 2), (256, 1),
+)
+
+
+class ConvBNReLU(nn.Sequential):
+    """Conv2d (no bias) → BatchNorm2d → ReLU, the prunable unit of every model here."""
+
+    def __init__(self, c_in: int, c_out: int, kernel_size: int = 3, stride: int = 1,
+                 groups: int = 1, *, relu: bool = True) -> None:
+        layers: OrderedDict[str, nn.Module] = OrderedDict(
+            conv=nn.Conv2d(c_in, c_out, kernel_size, stride, kernel_size // 2, groups=groups,
+                           bias=False),
+            bn=nn.BatchNorm2d(c_out),
+        )
+        if relu:
+            layers["relu"] = nn.ReLU()
+        super().__init__(layers)
+
+
+class VGG16Slim(nn.Module):
+    """VGG-16's pattern (13 conv 3x3 + BN + ReLU, 5 max-pools) for 28x28 or 32x32 inputs.
+
+    Pools use ``ceil_mode=True`` so that 28 → 14 → 7 → 4 → 2 → 1. Convs are named ``conv1`` …
+    ``conv13`` as in the papers (C1 … C13).
+
+    Input (B, in_channels, 28, 28) → logits (B, num_classes).
+    """
+
+    def __init__(self, num_classes: int = 10, in_channels: int = 1,
+                 cfg: tuple[int | str, ...] = VGG16_SLIM_CFG) -> None:
+        super().__init__()
+        layers: OrderedDict[str, nn.Module] = OrderedDict()
+        c, n_conv, n_pool = in_channels, 0, 0
+        for item in cfg:
+            if item == "M":
+                n_pool += 1
+                layers[f"pool{n_pool}"] = nn.MaxPool2d(2, ceil_mode=True)
+            else:
+                n_conv += 1
+                layers[f"conv{n_conv}"] = ConvBNReLU(c, int(item))
+                c = int(item)
+        self.features = nn.Sequential(layers)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.classifier = nn.Sequential(nn.Flatten(), nn.Dropout(0.2), nn.Linear(c, num_classes))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.classifier(self.pool(self.features(x)))
+
+
+class BasicBlock(nn.Module):
+    """ResNet basic block: two 3x3 units; identity shortcut, or a 1x1 projection when shapes change."""
+
+    def __init__(self, c_in: int, c_out: int, stride: int) -> None:
+        super().__init__()
+        self.conv1 = ConvBNReLU(c_in, c_out, 3, stride)
+        self.conv2 = ConvBNReLU(c_out, c_out, 3, 1, relu=False)
+        self.shortcut: nn.Module = nn.Identity()
+        if stride != 1 or c_in != c_out:
+            self.shortcut = ConvBNReLU(c_in, c_out, 1, stride, relu=False)
+        self.relu = nn.ReLU()
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.relu(self.conv2(self.conv1(x)) + self.shortcut(x))
+
+
+class ResNetCifar(nn.Module):
+    """CIFAR-style ResNet of depth 6n+2 (He et al. 2016, §4.2): 3 stages of 16/32/64 channels.
+
+    Input (B, in_channels, H, W) → logits (B, num_classes).
+    """
+
+    def __init__(self, depth: int = 20, num_classes: int = 10, in_channels: int = 1,
+                 widths: tuple[int, int, int] = (16, 32, 64)) -> None:
+        super().__init__()
+        if depth < 8 or (depth - 2) % 6:
+            raise ValueError(f"ResNet depth must be 6n+2 with n >= 1 (20, 32, 44, 56 …), got {depth}")
+        n = (depth - 2) // 6
+        self.stem = ConvBNReLU(in_channels, widths[0])
+        c = widths[0]
+        for stage, width in enumerate(widths, start=1):
+            blocks = []
+            for i in range(n):
+                blocks.append(BasicBlock(c, width, stride=2 if (stage > 1 and i == 0) else 1))
+                c = width
+            setattr(self, f"layer{stage}", nn.Sequential(*blocks))
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(c, num_classes)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.layer3(self.layer2(self.layer1(self.stem(x))))
+        return self.fc(torch.flatten(self.pool(x), 1))
+
+
+class DepthwiseSeparable(nn.Module):
+    """MobileNet-v1 block: depthwise 3x3 unit (groups = channels) then pointwise 1x1 unit."""
+
+    def __init__(self, c_in: int, c_out: int, stride: int) -> None:
+        super().__init__()
+        self.dw = ConvBNReLU(c_in, c_in, 3, stride, groups=c_in)
+        self.pw = ConvBNReLU(c_in, c_out, 1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.pw(self.dw(x))
+
+
+class MobileNetV1Slim(nn.Module):
+    """MobileNet-v1 pattern (Howard et al. 2017) with fewer, narrower blocks for 28x28 inputs.
+
+    Input (B, in_channels, H, W) → logits (B, num_classes).
+    """
+
+    def __init__(self, num_classes: int = 10, in_channels: int = 1,
+                 cfg: tuple[tuple[int, int], ...] = MOBILENET_V1_SLIM_CFG) -> None:
+        super().__init__()
+        self.stem = ConvBNReLU(in_channels, 16)
+        blocks, c = [], 16
+        for c_out, stride in cfg:
+            blocks.append(DepthwiseSeparable(c, c_out, stride))
+            c = c_out
+        self.blocks = nn.Sequential(*blocks)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.classifier = nn.Sequential(nn.Flatten(), nn.Dropout(0.2), nn.Linear(c, num_classes))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.classifier(self.pool(self.blocks(self.stem(x))))
+
+
+_BUILDERS: dict[str, Callable[..., nn.Module]] = {
+    "vgg16_slim": VGG16Slim,
+    "resnet": ResNetCifar,
+    "resnet20": lambda **kw: ResNetCifar(depth=20, **kw),
+    "resnet56": lambda **kw: ResNetCifar(depth=56, **kw),
+    "mobilenet_v1_slim": MobileNetV1Slim,
+}
+PRETRAINED = ("vgg16_slim", "resnet20", "mobilenet_v1_slim")
+
+
+def architectures() -> tuple[str, ...]:
+    """Names ``build`` accepts."""
+    return tuple(_BUILDERS)
+
+
+def register(name: str, builder: Callable[..., nn.Module]) -> None:
+    """Add an architecture (e.g. the audio CNNs) so that ``build`` and ``load_pruned`` know it."""
+    _BUILDERS[name] = builder
+
+
+def build(name: str, **kwargs: object) -> nn.Module:
+    """Build an untrained model by name; the name and kwargs are stored in ``model.arch_spec``.
+
+    Raises:
+        ValueError: for an unknown name (the message lists the known ones).
+    """
+    if name not in _BUILDERS:
+        raise ValueError(f"unknown architecture {name!r}; known: {', '.join(_BUILDERS)}")
+    model = _BUILDERS[name](**kwargs)
+    model.arch_spec = {"name": name, "kwargs": dict(kwargs)}
+    return model
+
+
+def prunable_convs(model: nn.Module) -> list[str]:
+    """Names of the convs whose output filters a plan may remove (groups == 1), in forward order.
+
+    Depthwise convs are left out: their filters follow the conv that feeds them.
+    """
+    return [name for name, m in model.named_modules()
+            if isinstance(m, nn.Conv2d) and m.groups == 1]
+
+
+def checkpoint_paths(name: str) -> tuple[Path, Path]:
+    """(state_dict path, model card path) of a shipped checkpoint."""
+    return repro.CHECKPOINT_DIR / f"{name}.pt", repro.CHECKPOINT_DIR / f"{name}.json"
+
+
+def sha256(path: Path) -> str:
+    """Hex sha256 of a file."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def model_card(name: str) -> dict:
+    """The JSON model card of a shipped checkpoint (architecture, data, recipe, accuracies)."""
+    if name not in PRETRAINED:
+        raise ValueError(f"no trained checkpoint named {name!r}; available: {', '.join(PRETRAINED)}")
+    card_path = checkpoint_paths(name)[1]
+    if not card_path.is_file():
+        raise FileNotFoundError(f"model card {card_path} is missing; train it with "
+                                f"`python -m pruning_lib.train --model {name}`")
+    return json.loads(card_path.read_text())
+
+
+def load_pretrained(name: str) -> nn.Module:
+    """Load a shipped, trained checkpoint in eval mode (``weights_only=True``, sha256 verified).
+
+    Args:
+        name: One of ``PRETRAINED`` ("vgg16_slim", "resnet20", "mobilenet_v1_slim").
+
+    Raises:
+        ValueError: unknown name (lists the available ones) or a checksum mismatch.
+    """
+    card = model_card(name)
+    weights = checkpoint_paths(name)[0]
+    digest = sha256(weights)
+    if digest != card["sha256"]:
+        raise ValueError(f"{weights} has sha256 {digest}, the model card says {card['sha256']}")
+    model = build(card["arch"]["name"], **card["arch"]["kwargs"])
+    model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+    return model.eval()

@@ -1,0 +1,222 @@
+"""Training, fine-tuning and evaluation loops (CPU-first, seeded, with tqdm.auto progress bars).
+
+``train`` returns a list of history records (plain dicts: epoch, split, loss, accuracy, lr,
+seconds) that pandas/seaborn and ``plots.LiveCurve`` read directly. It never plots: it calls the
+``callbacks`` it is given with each new record.
+
+The command line trains a model of the zoo on Fashion-MNIST and writes a checkpoint plus a model
+card::
+
+    python -m pruning_lib.train --model resnet20 --epochs 15 --out data/checkpoints
+
+Introduced in: notebooks/00_tour.ipynb (§The model zoo).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import platform
+import shlex
+import sys
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+
+from pruning_lib import data, models, repro
+
+Record = dict[str, float | int | str]
+Callback = Callable[[Record], object]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """A training recipe: SGD with Nesterov momentum and a one-cycle learning-rate schedule.
+
+    Attributes:
+        epochs: Passes over the training loader.
+        lr: Peak learning rate of the one-cycle schedule.
+        momentum: SGD momentum.
+        weight_decay: L2 penalty on all parameters.
+        label_smoothing: Cross-entropy label smoothing.
+        augment: Random shifts (±2 px) and horizontal flips of each batch.
+        seed: Seeds the augmentation generator (the data order is seeded by the loader).
+    """
+
+    epochs: int = 1
+    lr: float = 0.05
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    label_smoothing: float = 0.0
+    augment: bool = False
+    seed: int = 0
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, loader: Iterable[tuple[Tensor, Tensor]], *,
+             progress: bool = False) -> Record:
+    """Accuracy and mean cross-entropy of ``model`` (in eval mode) over ``loader``.
+
+    The model's train/eval mode is restored afterwards.
+
+    Args:
+        model: Maps (B, C, H, W) to logits (B, K).
+        loader: Yields (x, y) batches.
+        progress: Show a tqdm bar.
+
+    Returns:
+        {"loss": mean loss, "accuracy": fraction correct, "correct": int, "n": int}.
+    """
+    was_training = model.training
+    model.eval()
+    loss_sum, correct, n = 0.0, 0, 0
+    for x, y in tqdm(loader, desc="evaluate", leave=False, disable=not progress):
+        logits = model(x)
+        loss_sum += float(nn.functional.cross_entropy(logits, y, reduction="sum"))
+        correct += int((logits.argmax(1) == y).sum())
+        n += len(y)
+    model.train(was_training)
+    if n == 0:
+        raise ValueError("evaluate() got an empty loader")
+    return {"loss": loss_sum / n, "accuracy": correct / n, "correct": correct, "n": n}
+
+
+def train_epoch(model: nn.Module, loader: DataLoader, optimizer: torch.optim.Optimizer,
+                scheduler: torch.optim.lr_scheduler.LRScheduler | None, *,
+                config: TrainConfig, generator: torch.Generator, desc: str = "train") -> Record:
+    """One pass over ``loader``; returns {"loss", "accuracy", "n"} measured on the fly."""
+    model.train()
+    loss_sum, correct, n = 0.0, 0, 0
+    bar = tqdm(loader, desc=desc, leave=False)
+    for x, y in bar:
+        if config.augment:
+            x = data.random_shift_flip(x, generator)
+        logits = model(x)
+        loss = nn.functional.cross_entropy(logits, y, label_smoothing=config.label_smoothing)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
+        loss_sum += float(loss) * len(y)
+        correct += int((logits.argmax(1) == y).sum())
+        n += len(y)
+        bar.set_postfix(loss=f"{loss_sum / n:.3f}", acc=f"{correct / n:.3f}", refresh=False)
+    return {"loss": loss_sum / n, "accuracy": correct / n, "n": n}
+
+
+def train(model: nn.Module, train_loader: DataLoader, eval_loader: DataLoader | None = None,
+          config: TrainConfig = TrainConfig(), *,
+          callbacks: Iterable[Callback] = ()) -> list[Record]:
+    """Train ``model`` in place with ``config``; evaluate after every epoch.
+
+    Use ``fine_tune`` to train a copy instead. Each epoch appends a "train" record and, when
+    ``eval_loader`` is given, an "eval" record; every record is passed to each callback.
+
+    Returns:
+        History records: {"epoch", "split", "loss", "accuracy", "n", "lr", "seconds"}.
+    """
+    if config.epochs < 1:
+        raise ValueError(f"epochs must be >= 1, got {config.epochs}")
+    callbacks = list(callbacks)
+    optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
+                                nesterov=True, weight_decay=config.weight_decay)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, max_lr=config.lr, epochs=config.epochs, steps_per_epoch=len(train_loader))
+    generator = torch.Generator().manual_seed(config.seed)
+    history: list[Record] = []
+    start = time.perf_counter()
+    for epoch in tqdm(range(1, config.epochs + 1), desc="epochs", leave=False):
+        stats = train_epoch(model, train_loader, optimizer, scheduler, config=config,
+                            generator=generator, desc=f"epoch {epoch}")
+        records = [{"epoch": epoch, "split": "train", **stats}]
+        if eval_loader is not None:
+            records.append({"epoch": epoch, "split": "eval", **evaluate(model, eval_loader)})
+        for record in records:
+            record.update(lr=optimizer.param_groups[0]["lr"],
+                          seconds=round(time.perf_counter() - start, 2))
+            history.append(record)
+            for callback in callbacks:
+                callback(record)
+    model.eval()
+    return history
+
+
+def fine_tune(model: nn.Module, train_loader: DataLoader, eval_loader: DataLoader | None = None,
+              config: TrainConfig = TrainConfig(epochs=1, lr=0.01), *,
+              callbacks: Iterable[Callback] = ()) -> tuple[nn.Module, list[Record]]:
+    """Train a deep copy of ``model`` (the input is untouched); returns (new model, history)."""
+    tuned = copy.deepcopy(model)
+    history = train(tuned, train_loader, eval_loader, config, callbacks=callbacks)
+    return tuned, history
+
+
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description="Train a zoo model on Fashion-MNIST and write a "
+                                            "checkpoint with its model card.")
+    p.add_argument("--model", required=True, choices=models.PRETRAINED)
+    p.add_argument("--epochs", type=int, default=15)
+    p.add_argument("--lr", type=float, default=0.1)
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--weight-decay", type=float, default=5e-4)
+    p.add_argument("--label-smoothing", type=float, default=0.1)
+    p.add_argument("--no-augment", action="store_true")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0: leave as is)")
+    p.add_argument("--source", default="auto", help="Fashion-MNIST source (see data.py)")
+    p.add_argument("--out", type=Path, default=repro.CHECKPOINT_DIR)
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    """Command-line entry point; returns the model card it wrote."""
+    args = _parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    repro.seed_everything(args.seed)
+    loaders = data.fashion_mnist_loaders(batch_size=args.batch_size, seed=args.seed,
+                                         source=args.source)
+    arch = {"resnet20": ("resnet", {"depth": 20})}.get(args.model, (args.model, {}))
+    model = models.build(arch[0], **arch[1])
+    config = TrainConfig(epochs=args.epochs, lr=args.lr, weight_decay=args.weight_decay,
+                         label_smoothing=args.label_smoothing, augment=not args.no_augment,
+                         seed=args.seed)
+    start = time.perf_counter()
+    history = train(model, loaders.train, loaders.test, config)
+    seconds = time.perf_counter() - start
+    args.out.mkdir(parents=True, exist_ok=True)
+    weights = args.out / f"{args.model}.pt"
+    torch.save(model.state_dict(), weights)
+    subset = data.make_loaders(data.load_fashion_subset(), seed=args.seed)
+    card = {
+        "name": args.model,
+        "arch": model.arch_spec,
+        "params": sum(p.numel() for p in model.parameters()),
+        "data": {"dataset": "Fashion-MNIST", "source": loaders.data.source,
+                 "train_images": len(loaders.train.dataset), "test_images": len(loaders.test.dataset)},
+        "recipe": {**asdict(config), "batch_size": args.batch_size, "optimizer": "SGD nesterov",
+                   "schedule": "OneCycleLR"},
+        "test_accuracy_full": evaluate(model, loaders.test),
+        "test_accuracy_subset": evaluate(model, subset.test),
+        "history": history,
+        "train_seconds": round(seconds, 1),
+        "machine": {"threads": torch.get_num_threads(), "torch": torch.__version__,
+                    "python": platform.python_version(), "processor": platform.machine()},
+        "command": "python -m pruning_lib.train " + shlex.join(sys.argv[1:] if argv is None
+                                                                else argv),
+        "sha256": models.sha256(weights),
+    }
+    (args.out / f"{args.model}.json").write_text(json.dumps(card, indent=2) + "\n")
+    return card
+
+
+if __name__ == "__main__":
+    result = main()
+    print(json.dumps({k: result[k] for k in ("name", "test_accuracy_full", "train_seconds")}))
