@@ -1,0 +1,53 @@
+"""Filter-importance criteria: plain functions from weights (or a model and data) to scores.
+
+The one convention: ``scores[i]`` is the importance of output filter ``i``; HIGHER = KEEP.
+
+* Passive criteria: ``f(weight) -> Tensor[n_filters]`` (``l1_norm``, ``l2_norm``, ``fpgm``,
+  ``random_scores``). ``score_model`` applies one to every prunable conv of a model.
+* Active criteria take a model and a data loader and return ``{layer_name: Tensor[n_filters]}``.
+
+Introduced in: notebooks/00_tour.ipynb (§The pipeline).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from torch import Tensor, nn
+
+from pruning_lib.criteria.norms import fpgm, l1_norm, l2_norm, random_scores
+from pruning_lib.models import prunable_convs
+
+PassiveCriterion = Callable[[Tensor], Tensor]
+PASSIVE_CRITERIA: dict[str, PassiveCriterion] = {
+    "l1": l1_norm,
+    "l2": l2_norm,
+    "fpgm": fpgm,
+    "random": random_scores,
+}
+
+__all__ = ["PASSIVE_CRITERIA", "fpgm", "l1_norm", "l2_norm", "random_scores", "score_model"]
+
+
+def score_model(model: nn.Module, criterion: PassiveCriterion,
+                layers: list[str] | None = None) -> dict[str, Tensor]:
+    """Score every prunable conv of ``model`` (or only ``layers``) with a passive criterion.
+
+    Args:
+        model: Any model; it is not modified.
+        criterion: ``f(weight (n, c, kh, kw)) -> scores (n,)``, e.g. ``l1_norm``.
+        layers: Conv names to score; default ``models.prunable_convs(model)``.
+
+    Returns:
+        ``{conv name: scores (n_filters,)}`` in forward order.
+
+    Raises:
+        KeyError: if a requested layer is not a prunable conv of the model.
+    """
+    available = prunable_convs(model)
+    names = available if layers is None else list(layers)
+    unknown = [n for n in names if n not in available]
+    if unknown:
+        raise KeyError(f"not prunable convs of this model: {unknown}; available: {available}")
+    modules = dict(model.named_modules())
+    return {name: criterion(modules[name].weight.detach()) for name in names}

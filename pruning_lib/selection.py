@@ -1,0 +1,161 @@
+"""From scores to a pruning plan: which filters of which layer are removed.
+
+A plan is plain, JSON-serialisable data::
+
+    {"removed": {"features.conv1.conv": [0, 5, 7], ...},   # sorted filter indices to REMOVE
+     "coupled": [["stem.conv", "layer1.0.conv2.conv", ...], ...]}   # layers pruned together
+
+Coupled layers (a residual add, a depthwise chain) must lose the same channels. When ``groups`` is
+given (``surgery.coupled_groups(model, x)``) the scores of a group's members are normalised by
+their mean absolute value and averaged, one removal set is chosen for the whole group, and the plan
+lists the group under ``"coupled"``.
+
+Tie-breaking is deterministic: filters are sorted by score with a stable sort, so among equal
+scores the lower index is removed first.
+
+Introduced in: notebooks/00_tour.ipynb (§The pipeline).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+Plan = dict[str, object]
+_EPS = 1e-12
+
+
+def _check_ratio(ratio: float) -> None:
+    if not isinstance(ratio, int | float) or not 0.0 <= ratio < 1.0:
+        raise ValueError(f"prune ratio must be a number in [0, 1) (the fraction REMOVED), got {ratio!r}")
+
+
+def _check_scores(scores: dict[str, Tensor]) -> None:
+    if not scores:
+        raise ValueError("scores is empty: expected {layer name: Tensor[n_filters]}")
+    for name, s in scores.items():
+        if not isinstance(s, Tensor) or s.ndim != 1 or len(s) == 0:
+            raise ValueError(f"scores[{name!r}] must be a non-empty 1-D tensor, got "
+                             f"{getattr(s, 'shape', type(s).__name__)}")
+        if not torch.isfinite(s).all():
+            raise ValueError(f"scores[{name!r}] contains NaN or inf")
+
+
+def merge_groups(scores: dict[str, Tensor], groups: Sequence[Sequence[str]] = ()) -> list[list[str]]:
+    """Partition the scored layers into units that are pruned together (forward order).
+
+    Args:
+        scores: {layer: (n,)}.
+        groups: Coupled layer names; names without scores are ignored.
+
+    Returns:
+        One list per unit; every scored layer appears exactly once.
+
+    Raises:
+        ValueError: when members of one group have different numbers of filters.
+    """
+    units: list[list[str]] = []
+    seen: set[str] = set()
+    group_of = {name: list(g) for g in groups for name in g}
+    for name in scores:
+        if name in seen:
+            continue
+        unit = [n for n in group_of.get(name, [name]) if n in scores]
+        sizes = {len(scores[n]) for n in unit}
+        if len(sizes) != 1:
+            raise ValueError(f"coupled layers {unit} have different filter counts {sorted(sizes)}")
+        units.append(unit)
+        seen.update(unit)
+    return units
+
+
+def unit_scores(scores: dict[str, Tensor], unit: Sequence[str]) -> Tensor:
+    """Mean of the members' scores, each divided by its mean absolute value; shape (n,)."""
+    stacked = torch.stack([scores[n].float() for n in unit])              # (members, n)
+    scale = stacked.abs().mean(dim=1, keepdim=True).clamp_min(_EPS)       # (members, 1)
+    return (stacked / scale).mean(dim=0)
+
+
+def lowest(scores: Tensor, k: int) -> list[int]:
+    """Sorted indices of the ``k`` lowest scores (stable: lower index first among ties)."""
+    order = torch.sort(scores, stable=True).indices
+    return sorted(order[:k].tolist())
+
+
+def _plan(removed_by_unit: dict[tuple[str, ...], list[int]]) -> Plan:
+    removed = {name: idx for unit, idx in removed_by_unit.items() for name in unit}
+    coupled = [list(unit) for unit in removed_by_unit if len(unit) > 1]
+    return {"removed": removed, "coupled": coupled}
+
+
+def plan_uniform(scores: dict[str, Tensor], ratio: float, *,
+                 groups: Sequence[Sequence[str]] = ()) -> Plan:
+    """Remove the same fraction of filters from every layer (or coupled group).
+
+    Each unit of n filters loses ``floor(ratio · n)`` filters, at most n − 1: one always stays.
+
+    Args:
+        scores: {layer: scores (n,)}, higher = keep.
+        ratio: Fraction of filters to remove, in [0, 1).
+        groups: Coupled layer names (from ``surgery.coupled_groups``).
+
+    Returns:
+        A plan (see the module docstring).
+
+    Example:
+        >>> plan_uniform({"c": torch.tensor([3.0, 1.0, 2.0, 0.5])}, 0.5)
+        {'removed': {'c': [1, 3]}, 'coupled': []}
+    """
+    _check_ratio(ratio)
+    _check_scores(scores)
+    removed = {}
+    for unit in merge_groups(scores, groups):
+        s = unit_scores(scores, unit)
+        removed[tuple(unit)] = lowest(s, min(math.floor(ratio * len(s)), len(s) - 1))
+    return _plan(removed)
+
+
+def plan_global(scores: dict[str, Tensor], ratio: float, *,
+                groups: Sequence[Sequence[str]] = ()) -> Plan:
+    """Rank all filters of all layers together and remove the lowest ``ratio`` of them.
+
+    Scores are made comparable by dividing each layer's scores by their mean absolute value (as
+    Torch-Pruning's "mean" normaliser does). One filter always stays in every layer, so a layer that
+    would empty out keeps its best filter and the next-ranked filters elsewhere go instead.
+
+    Args:
+        scores: {layer: scores (n,)}, higher = keep.
+        ratio: Fraction of ALL scored filters to remove, in [0, 1).
+        groups: Coupled layer names (a group counts its filters once).
+
+    Returns:
+        A plan (see the module docstring).
+    """
+    _check_ratio(ratio)
+    _check_scores(scores)
+    units = merge_groups(scores, groups)
+    per_unit = [unit_scores(scores, u) for u in units]
+    flat = torch.cat(per_unit)                                             # (total,)
+    unit_id = torch.cat([torch.full((len(s),), i) for i, s in enumerate(per_unit)])
+    # rank of each filter inside its own unit (0 = lowest score)
+    rank_in_unit = torch.cat([torch.sort(s, stable=True).indices.argsort() for s in per_unit])
+    sizes = torch.tensor([len(s) for s in per_unit])
+    eligible = rank_in_unit < sizes[unit_id] - 1                           # never the unit's best
+    k = math.floor(ratio * len(flat))
+    order = torch.sort(flat, stable=True).indices
+    chosen = order[eligible[order]][:k]                                    # greedy in global order
+    offsets = torch.cumsum(sizes, 0) - sizes
+    removed = {}
+    for i, unit in enumerate(units):
+        mine = chosen[unit_id[chosen] == i] - offsets[i]
+        removed[tuple(unit)] = sorted(mine.tolist())
+    return _plan(removed)
+
+
+def kept_counts(plan: Plan, sizes: dict[str, int]) -> dict[str, int]:
+    """Filters that stay in each layer: ``sizes[layer] - len(removed[layer])``."""
+    removed = plan["removed"]
+    return {name: n - len(removed.get(name, [])) for name, n in sizes.items()}
