@@ -51,8 +51,8 @@ def coupled_groups(model: nn.Module, example_input: Tensor) -> list[list[str]]:
 def _units(plan: Plan, convs: list[str]) -> list[tuple[str, list[int]]]:
     """Validate ``plan`` against the model; return one (root conv, removed indices) per unit."""
     if not isinstance(plan, dict) or "removed" not in plan:
-        raise ValueError("a plan is {'removed': {layer: [indices]}, 'coupled': [[layers]]}; "
-                         f"got {type(plan).__name__} with keys {list(plan)[:5] if isinstance(plan, dict) else '-'}")
+        got = f"keys {list(plan)}" if isinstance(plan, dict) else type(plan).__name__
+        raise ValueError(f"a plan is {{'removed': {{layer: [indices]}}, 'coupled': [[layers]]}}; got {got}")
     removed = plan["removed"]
     unknown = [n for n in removed if n not in convs]
     if unknown:

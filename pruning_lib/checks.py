@@ -1,0 +1,60 @@
+"""Checkers for the exercises: each compares the reader's answer with the library and says why.
+
+Every checker returns True/False and prints one friendly line (✓ or ✗ with the reason).
+
+Introduced in: notebooks/00_tour.ipynb (§Exercises).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+import torch
+from torch import Tensor, nn
+
+from pruning_lib import metrics, surgery
+
+
+def _report(ok: bool, good: str, bad: str) -> bool:
+    print(("✓ " + good) if ok else ("✗ " + bad))
+    return ok
+
+
+def check_linf_criterion(fn: Callable[[Tensor], Tensor]) -> bool:
+    """Exercise: the ℓ∞ criterion, score_i = max |W[i]|, shape (n,), for a 4-D conv weight."""
+    w = torch.tensor([[[[1.0, -3.0]], [[2.0, 0.0]]], [[[0.5, 0.5]], [[-0.25, 0.0]]]])  # (2, 2, 1, 2)
+    rand = torch.randn(7, 3, 3, 3, generator=torch.Generator().manual_seed(0))
+    try:
+        got_hand, got_rand = fn(w), fn(rand)
+    except Exception as err:  # noqa: BLE001  (report any error to the reader)
+        return _report(False, "", f"your function raised {type(err).__name__}: {err}")
+    if tuple(got_hand.shape) != (2,):
+        return _report(False, "", f"expected one score per filter, shape (2,), got {tuple(got_hand.shape)}")
+    ok = torch.allclose(got_hand.float(), torch.tensor([3.0, 0.5])) and torch.allclose(
+        got_rand.float(), rand.abs().flatten(1).amax(1))
+    return _report(ok, "ℓ∞ scores match: the largest |weight| of each filter",
+                   f"for the hand example expected [3.0, 0.5], got {got_hand.tolist()}")
+
+
+def check_conv_params(answer: int, model: nn.Module, layer: str) -> bool:
+    """Exercise: the number of weights of ``layer`` in ``model`` (c_out·c_in·kh·kw + bias)."""
+    conv = dict(model.named_modules())[layer]
+    truth = sum(p.numel() for p in conv.parameters())
+    return _report(int(answer) == truth, f"{layer} has {truth:,} parameters",
+                   f"{layer} has {truth:,} parameters, not {answer:,}: its weight is "
+                   f"{tuple(conv.weight.shape)}; both its filters and its inputs were pruned")
+
+
+def check_macs(answer: int, model: nn.Module, example_input: Tensor) -> bool:
+    """Exercise: the MACs of ``model`` on ``example_input`` (tolerance 0.5%)."""
+    truth = metrics.count_macs(model, example_input)
+    ok = abs(int(answer) - truth) <= 0.005 * truth
+    return _report(ok, f"{truth:,} MACs", f"the counter says {truth:,} MACs, you said {answer:,}")
+
+
+def check_coupled(answer: Iterable[str], model: nn.Module, layer: str, example_input: Tensor) -> bool:
+    """Exercise: the set of prunable convs whose output channels are coupled to ``layer``."""
+    group = next(g for g in surgery.coupled_groups(model, example_input) if layer in g)
+    given = set(answer)
+    return _report(given == set(group), f"{layer} is coupled with {sorted(set(group) - {layer})}",
+                   f"missing {sorted(set(group) - given)}; not coupled {sorted(given - set(group))}")

@@ -1,0 +1,219 @@
+"""What pruning buys and costs: parameters, MACs, measured CPU latency, and a side-by-side report.
+
+* ``count_macs`` uses ``torch.utils.flop_counter.FlopCounterMode`` and divides FLOPs by 2. It
+  counts convolutions and matrix products only: BatchNorm, activations and pooling are left out.
+* ``measure_latency`` is wall-clock time on the CPU: warm-up runs, then the median of repeats,
+  reported with batch size and thread count (a latency without its scope means little).
+
+Introduced in: notebooks/00_tour.ipynb (§Masks vs physical removal).
+"""
+
+from __future__ import annotations
+
+import platform
+import statistics
+import time
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor, nn
+from torch.utils.flop_counter import FlopCounterMode
+
+
+def count_params(model: nn.Module) -> int:
+    """Number of parameters (weights and biases; BatchNorm running statistics are buffers, not counted)."""
+    return sum(p.numel() for p in model.parameters())
+
+
+@torch.no_grad()
+def count_macs(model: nn.Module, example_input: Tensor) -> int:
+    """Multiply-accumulates of one forward pass on ``example_input`` (FlopCounterMode FLOPs / 2).
+
+    A conv counts H_out·W_out·C_in·C_out·kh·kw / groups MACs per image; a Linear in·out.
+
+    Args:
+        model: Any model; its train/eval mode is restored afterwards.
+        example_input: (B, C, H, W); the count covers the whole batch.
+
+    Returns:
+        MACs as an int.
+
+    Example:
+        >>> conv = nn.Conv2d(2, 3, 3, padding=1, bias=False)
+        >>> count_macs(conv, torch.zeros(1, 2, 4, 4)) == 4 * 4 * 2 * 3 * 9
+        True
+    """
+    was_training = model.training
+    model.eval()
+    with FlopCounterMode(display=False) as counter:
+        model(example_input)
+    model.train(was_training)
+    return int(counter.get_total_flops()) // 2
+
+
+@dataclass(frozen=True)
+class Latency:
+    """A CPU latency measurement with its scope.
+
+    Attributes:
+        median_ms: Median wall-clock time of one forward pass, milliseconds.
+        q1_ms: First quartile, milliseconds.
+        q3_ms: Third quartile, milliseconds.
+        batch: Batch size of the input.
+        threads: ``torch.get_num_threads()`` during the measurement.
+        repeats: Number of timed runs (after the warm-up).
+    """
+
+    median_ms: float
+    q1_ms: float
+    q3_ms: float
+    batch: int
+    threads: int
+    repeats: int
+
+    @property
+    def scope(self) -> str:
+        """One line that says how the number was measured."""
+        return (f"CPU {platform.machine()}, {self.threads} thread(s), batch {self.batch}, "
+                f"median of {self.repeats} after warm-up, torch.inference_mode")
+
+    def __str__(self) -> str:
+        return f"{self.median_ms:.2f} ms (IQR {self.q1_ms:.2f}–{self.q3_ms:.2f}; {self.scope})"
+
+
+def measure_latency(model: nn.Module, example_input: Tensor, *, repeats: int = 20,
+                    warmup: int = 3, threads: int | None = None) -> Latency:
+    """Time ``model(example_input)`` on the CPU: ``warmup`` untimed runs, then ``repeats`` timed.
+
+    Args:
+        model: Evaluated in eval mode under ``torch.inference_mode``; its mode is restored.
+        example_input: (B, C, H, W); B is reported as the batch size.
+        repeats: Timed runs (the median is reported).
+        warmup: Untimed runs first (allocations, caches).
+        threads: Set torch's thread count for the measurement, then restore it.
+
+    Returns:
+        A ``Latency`` with median, quartiles and scope.
+    """
+    return compare_latency({"model": model}, example_input, repeats=repeats, warmup=warmup,
+                           threads=threads)["model"]
+
+
+def compare_latency(models_by_name: dict[str, nn.Module], example_input: Tensor, *,
+                    repeats: int = 20, warmup: int = 3,
+                    threads: int | None = None) -> dict[str, Latency]:
+    """Time several models fairly: runs are interleaved (A, B, C, A, B, C, ...).
+
+    On a shared machine the load changes over time; interleaving spreads that noise over all
+    models instead of penalising whichever happened to run during a busy spell.
+
+    Args:
+        models_by_name: {name: model}; each runs in eval mode, its mode restored afterwards.
+        example_input: (B, C, H, W), the same for every model.
+        repeats: Timed rounds.
+        warmup: Untimed rounds first.
+        threads: Set torch's thread count for the measurement, then restore it.
+
+    Returns:
+        {name: Latency}.
+    """
+    if repeats < 1 or warmup < 0:
+        raise ValueError(f"need repeats >= 1 and warmup >= 0, got {repeats}, {warmup}")
+    old_threads = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    modes = {name: m.training for name, m in models_by_name.items()}
+    times: dict[str, list[float]] = {name: [] for name in models_by_name}
+    try:
+        with torch.inference_mode():
+            for i in range(warmup + repeats):
+                for name, model in models_by_name.items():
+                    model.eval()
+                    start = time.perf_counter()
+                    model(example_input)
+                    if i >= warmup:
+                        times[name].append((time.perf_counter() - start) * 1e3)
+        used = torch.get_num_threads()
+    finally:
+        for name, model in models_by_name.items():
+            model.train(modes[name])
+        torch.set_num_threads(old_threads)
+    return {name: _latency(t, int(example_input.shape[0]), used) for name, t in times.items()}
+
+
+def _latency(times: list[float], batch: int, threads: int) -> Latency:
+    q = statistics.quantiles(times, n=4) if len(times) > 1 else [times[0]] * 3
+    return Latency(statistics.median(times), q[0], q[2], batch, threads, len(times))
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Two models side by side: params, MACs, optional accuracy and latency, and their ratios.
+
+    Attributes:
+        rows: One dict per model: name, params, macs, accuracy (or None), n, latency_ms (or None).
+        notes: Scope lines (MAC counter, latency scope, accuracy n).
+    """
+
+    rows: list[dict]
+    notes: list[str] = field(default_factory=list)
+
+    def ratio(self, key: str) -> float:
+        """Second model's value divided by the first's (e.g. ``ratio("macs")``)."""
+        return self.rows[1][key] / self.rows[0][key]
+
+    def to_frame(self):  # noqa: ANN201  (pandas is an optional dependency)
+        """The rows as a pandas DataFrame."""
+        import pandas as pd
+
+        return pd.DataFrame(self.rows).set_index("model")
+
+    def _repr_markdown_(self) -> str:
+        keys = [k for k in self.rows[0] if any(r[k] is not None for r in self.rows)]
+        lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
+        for r in self.rows:
+            lines.append("| " + " | ".join(_fmt(r[k]) for k in keys) + " |")
+        return "\n".join(lines + [""] + [f"*{n}*  " for n in self.notes])
+
+    def __str__(self) -> str:
+        return self._repr_markdown_()
+
+
+def _fmt(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def summary(models_by_name: dict[str, nn.Module], example_input: Tensor, *,
+            accuracy: dict[str, dict] | None = None, latency_input: Tensor | None = None,
+            repeats: int = 10) -> Summary:
+    """Compare models (usually baseline vs pruned) on params, MACs, accuracy and latency.
+
+    Args:
+        models_by_name: e.g. {"baseline": m, "pruned 50%": p}; the first is the reference.
+        example_input: Input for the MAC count, e.g. (1, 1, 28, 28): MACs are per this batch.
+        accuracy: Optional {name: train.evaluate(...) record} to show accuracy with its n.
+        latency_input: If given, measure latency on it (e.g. a batch of 64).
+        repeats: Timed runs per latency.
+
+    Returns:
+        A ``Summary`` (renders as a Markdown table in notebooks).
+    """
+    notes = ["MACs: FlopCounterMode FLOPs / 2 (convs and Linear only; BN, ReLU, pooling not "
+             f"counted), input {tuple(example_input.shape)}"]
+    latency = {}
+    if latency_input is not None:
+        latency = compare_latency(models_by_name, latency_input, repeats=repeats)
+        notes.append(f"latency: {next(iter(latency.values())).scope}")
+    rows = []
+    for name, model in models_by_name.items():
+        acc = (accuracy or {}).get(name)
+        row = {"model": name, "params": count_params(model), "macs": count_macs(model, example_input),
+               "accuracy": acc["accuracy"] if acc else None, "n": acc["n"] if acc else None,
+               "latency_ms": latency[name].median_ms if latency else None}
+        row["macs_vs_first"] = row["macs"] / (rows[0]["macs"] if rows else row["macs"])
+        rows.append(row)
+    return Summary(rows, notes)

@@ -1,0 +1,160 @@
+"""Pictures: images, filters, scores, layer widths, training curves (matplotlib + seaborn).
+
+Every function draws arrays it is given and returns the matplotlib ``Figure`` or ``Axes``; nothing
+here computes anything expensive. ``LiveCurve`` is a training callback that redraws one figure
+as records arrive.
+
+Introduced in: notebooks/00_tour.ipynb.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import matplotlib.pyplot as plt
+import pandas as pd
+import seaborn as sns
+import torch
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from torch import Tensor
+
+KEPT, PRUNED = "#2a9d8f", "#e76f51"
+
+
+def plot_images(images: Tensor, labels: Tensor, classes: Sequence[str], *, ncols: int = 10,
+                nrows: int = 2) -> Figure:
+    """A grid of the first ``ncols·nrows`` images with their class names.
+
+    Args:
+        images: (N, 1, H, W) uint8 or float images.
+        labels: (N,) int labels.
+        classes: Class names, index = label.
+    """
+    fig, axes = plt.subplots(nrows, ncols, figsize=(1.2 * ncols, 1.4 * nrows))
+    for ax, img, y in zip(axes.flat, images, labels, strict=False):
+        ax.imshow(img[0], cmap="gray_r")
+        ax.set_title(classes[int(y)], fontsize=7)
+        ax.axis("off")
+    fig.tight_layout()
+    return fig
+
+
+def plot_filters(weight: Tensor, *, ncols: int = 8, title: str = "") -> Figure:
+    """Draw each filter's first input channel as a small heatmap (shared, symmetric colour scale).
+
+    Args:
+        weight: (n, c, kh, kw) conv weight.
+    """
+    w = weight.detach()[:, 0]                                   # (n, kh, kw)
+    n = len(w)
+    nrows = -(-n // ncols)
+    lim = float(w.abs().max())
+    fig, axes = plt.subplots(nrows, ncols, figsize=(1.0 * ncols, 1.0 * nrows + 0.4), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i < n:
+            ax.imshow(w[i], cmap="RdBu_r", vmin=-lim, vmax=lim)
+            ax.set_title(str(i), fontsize=7)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_scores(scores: Tensor, removed: Sequence[int], *, ax: Axes | None = None,
+                title: str = "") -> Axes:
+    """Bar plot of one layer's filter scores; removed filters in orange, kept in green."""
+    ax = ax or plt.subplots(figsize=(8, 2.5))[1]
+    removed_set = set(int(i) for i in removed)
+    colours = [PRUNED if i in removed_set else KEPT for i in range(len(scores))]
+    ax.bar(range(len(scores)), scores.detach().cpu().numpy(), color=colours)
+    ax.set(xlabel="filter index", ylabel="score (higher = keep)", title=title)
+    ax.legend(handles=[plt.Rectangle((0, 0), 1, 1, color=KEPT), plt.Rectangle((0, 0), 1, 1, color=PRUNED)],
+              labels=["kept", "removed"], loc="upper right", fontsize=8)
+    return ax
+
+
+def plot_layer_widths(widths: dict[str, dict[str, int]], *, ax: Axes | None = None) -> Axes:
+    """Grouped bars of filters per layer for several models, e.g. {"baseline": {...}, "pruned": {...}}."""
+    rows = [{"model": m, "layer": layer.removesuffix(".conv"), "filters": n}
+            for m, per_layer in widths.items() for layer, n in per_layer.items()]
+    ax = ax or plt.subplots(figsize=(10, 3))[1]
+    sns.barplot(pd.DataFrame(rows), x="layer", y="filters", hue="model", ax=ax)
+    ax.tick_params(axis="x", rotation=70, labelsize=7)
+    return ax
+
+
+def plot_history(history: Sequence[dict], *, metrics: Sequence[str] = ("accuracy", "loss"),
+                 axes: Sequence[Axes] | None = None) -> Sequence[Axes]:
+    """Line plots of history records (``train.train``'s output) per metric, one line per split."""
+    if axes is None:
+        axes = plt.subplots(1, len(metrics), figsize=(4.5 * len(metrics), 3))[1]
+        axes = [axes] if len(metrics) == 1 else list(axes)
+    frame = pd.DataFrame(list(history))
+    for ax, metric in zip(axes, metrics, strict=True):
+        ax.clear()
+        if len(frame):
+            sns.lineplot(frame, x="epoch", y=metric, hue="split", marker="o", ax=ax)
+        ax.set_title(metric)
+    return axes
+
+
+class LiveCurve:
+    """A training callback that redraws one accuracy/loss figure as each record arrives.
+
+    Pass it in ``callbacks=[curve]`` to ``train.train`` or ``train.fine_tune``. With
+    ``enabled=False`` (or outside IPython) it only records. ``frames`` counts redraws.
+
+    Example:
+        >>> curve = LiveCurve(enabled=False)
+        >>> _ = curve({"epoch": 1, "split": "eval", "loss": 0.5, "accuracy": 0.8})
+        >>> curve.records[-1]["accuracy"], curve.frames
+        (0.8, 1)
+    """
+
+    def __init__(self, metrics: Sequence[str] = ("accuracy", "loss"), *, enabled: bool = True) -> None:
+        self.metrics = tuple(metrics)
+        self.records: list[dict] = []
+        self.frames = 0
+        self.enabled = enabled
+        self.figure, axes = plt.subplots(1, len(self.metrics), figsize=(4.5 * len(self.metrics), 3))
+        self.axes = [axes] if len(self.metrics) == 1 else list(axes)
+        plt.close(self.figure)            # shown through the display handle only
+        self._handle = None
+
+    def __call__(self, record: dict) -> list[dict]:
+        """Add a record, redraw, and return all records so far."""
+        self.records.append(dict(record))
+        plot_history(self.records, metrics=self.metrics, axes=self.axes)
+        self.figure.tight_layout()
+        self.frames += 1
+        if self.enabled:
+            self._show()
+        return self.records
+
+    def _show(self) -> None:
+        try:
+            from IPython.display import display
+        except ImportError:
+            return
+        if self._handle is None:
+            self._handle = display(self.figure, display_id=True)
+        else:
+            self._handle.update(self.figure)
+
+    def line_data(self, metric: str, split: str) -> list[float]:
+        """The y values currently recorded for ``metric`` and ``split`` (for tests and checks)."""
+        return [float(r[metric]) for r in self.records if r.get("split") == split]
+
+
+def accuracy_table(rows: Sequence[dict]) -> pd.DataFrame:
+    """Records to a DataFrame (convenience for notebooks)."""
+    return pd.DataFrame(list(rows))
+
+
+def weights_histogram(weight: Tensor, *, ax: Axes | None = None) -> Axes:
+    """Histogram of all entries of a weight tensor."""
+    ax = ax or plt.subplots(figsize=(4, 2.5))[1]
+    sns.histplot(torch.flatten(weight.detach()).numpy(), bins=50, ax=ax)
+    ax.set(xlabel="weight value")
+    return ax

@@ -1,0 +1,126 @@
+"""The "Try it" pattern: a ratio slider and a criterion dropdown over precomputed scores.
+
+Moving the slider prunes a fresh copy of the model (selection → surgery → evaluation on a small
+evaluation split); the scores are computed once, before the widget is built. The logic lives in
+``prune_and_measure``, a plain function that returns its numbers, so tests (and CI, which cannot
+see widget output) check exactly what a student sees in the read-out.
+
+Introduced in: notebooks/00_tour.ipynb (§Try it).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import ipywidgets as W
+import matplotlib.pyplot as plt
+from IPython.display import display
+from torch import Tensor, nn
+from torch.utils.data import DataLoader
+
+from pruning_lib import metrics, plots, selection, surgery, train
+
+
+def prune_and_measure(model: nn.Module, scores: dict[str, Tensor], ratio: float, *,
+                      example_input: Tensor, loader: DataLoader,
+                      groups: Sequence[Sequence[str]] = ()) -> dict:
+    """Prune a copy of ``model`` uniformly at ``ratio`` by ``scores``; measure it.
+
+    Args:
+        model: Unpruned model (untouched).
+        scores: {conv name: (n,)} precomputed scores.
+        ratio: Fraction of filters removed in every layer/group, in [0, 1).
+        example_input: (1, C, H, W) for tracing and MAC counting.
+        loader: Small evaluation split.
+        groups: Coupled conv groups (``surgery.coupled_groups``).
+
+    Returns:
+        {"ratio", "accuracy", "correct", "n", "macs", "params", "widths", "plan", "seconds"}.
+    """
+    start = time.perf_counter()
+    plan = selection.plan_uniform(scores, ratio, groups=groups)
+    pruned = surgery.apply_plan(model, plan, example_input)
+    result = train.evaluate(pruned, loader)
+    modules = dict(pruned.named_modules())
+    return {"ratio": ratio, "accuracy": result["accuracy"], "correct": result["correct"],
+            "n": result["n"], "macs": metrics.count_macs(pruned, example_input),
+            "params": metrics.count_params(pruned),
+            "widths": {name: modules[name].out_channels for name in scores},
+            "plan": plan, "seconds": time.perf_counter() - start}
+
+
+def readout_text(result: dict, baseline: dict) -> str:
+    """The one-line read-out shown under the sliders (HTML)."""
+    return (f"<b>{result['ratio']:.0%} of filters removed</b> · accuracy "
+            f"<b>{result['accuracy']:.1%}</b> ({result['correct']}/{result['n']} images) · "
+            f"MACs <b>{result['macs'] / 1e6:.2f} M</b> ({result['macs'] / baseline['macs']:.0%} of "
+            f"baseline) · params {result['params']:,} · computed in {result['seconds']:.2f} s")
+
+
+@dataclass
+class Explorer:
+    """A built "Try it" widget and everything it computed.
+
+    Attributes:
+        widget: The box to display.
+        ratio: The ratio slider.
+        criterion: The criterion dropdown.
+        readout: HTML read-out of the last result.
+        output: Where the width plot is drawn.
+        baseline: Measurements of the unpruned model (ratio 0).
+        results: Every result so far, newest last (what the callback returned).
+    """
+
+    widget: W.VBox
+    ratio: W.FloatSlider
+    criterion: W.Dropdown
+    readout: W.HTML
+    output: W.Output
+    baseline: dict
+    results: list[dict] = field(default_factory=list)
+
+
+def pruning_explorer(model: nn.Module, scores_by_criterion: dict[str, dict[str, Tensor]],
+                     loader: DataLoader, example_input: Tensor, *,
+                     groups: Sequence[Sequence[str]] = (), ratio: float = 0.5) -> Explorer:
+    """Build the ratio × criterion explorer and render it once (so headless runs exercise it).
+
+    Args:
+        model: Unpruned model.
+        scores_by_criterion: {criterion name: {conv name: (n,)}}, computed once beforehand.
+        loader: Small evaluation split (a few hundred images keeps each update under 1 s).
+        example_input: (1, C, H, W).
+        groups: Coupled conv groups.
+        ratio: Initial slider value.
+
+    Returns:
+        An ``Explorer``; display ``explorer.widget``.
+    """
+    first = next(iter(scores_by_criterion))
+    baseline = prune_and_measure(model, scores_by_criterion[first], 0.0,
+                                 example_input=example_input, loader=loader, groups=groups)
+    slider = W.FloatSlider(value=ratio, min=0.0, max=0.95, step=0.05, description="prune ratio",
+                           continuous_update=False, readout_format=".2f")
+    dropdown = W.Dropdown(options=list(scores_by_criterion), value=first, description="criterion")
+    explorer = Explorer(W.VBox(), slider, dropdown, W.HTML(), W.Output(), baseline)
+
+    def update(_change: object = None) -> dict:
+        result = prune_and_measure(model, scores_by_criterion[dropdown.value], slider.value,
+                                   example_input=example_input, loader=loader, groups=groups)
+        result["criterion"] = dropdown.value
+        explorer.results.append(result)
+        explorer.readout.value = readout_text(result, baseline)
+        with explorer.output:
+            explorer.output.clear_output(wait=True)
+            ax = plots.plot_layer_widths({"baseline": baseline["widths"], "pruned": result["widths"]})
+            display(ax.figure)
+            plt.close(ax.figure)
+        return result
+
+    slider.observe(update, names="value")
+    dropdown.observe(update, names="value")
+    explorer.widget.children = [W.HBox([dropdown, slider]), explorer.readout, explorer.output]
+    update()
+    return explorer

@@ -1,0 +1,57 @@
+"""Shared fixtures: tiny, seeded, CPU-only, no network.
+
+Layout (add new fixtures to the matching section):
+
+1. test-run settings (Hypothesis profile, environment isolation);
+2. tiny synthetic tensors and layers;
+3. data shipped with the repository.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from hypothesis import settings
+from torch import nn
+
+from pruning_lib import data
+
+# 1. Test-run settings ---------------------------------------------------------------------------
+
+# Property tests draw the same examples on every run (no flaky CI, no example database).
+settings.register_profile("repo", deadline=None, derandomize=True, database=None, max_examples=50)
+settings.load_profile("repo")
+
+_PRUNING_ENV = ("PRUNING_FAST", "PRUNING_DATA_DIR", "PRUNING_FSDD_DIR")
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Hide the developer's PRUNING_* variables and send cache writes to a temporary folder.
+
+    Tests that need a variable set it themselves with ``monkeypatch.setenv``.
+    """
+    for name in _PRUNING_ENV:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("PRUNING_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+
+
+# 2. Tiny synthetic tensors and layers ------------------------------------------------------------
+
+@pytest.fixture
+def tiny_conv() -> nn.Conv2d:
+    """``nn.Conv2d(3, 6, 3)`` whose weight and bias are drawn from a generator seeded with 0."""
+    g = torch.Generator().manual_seed(0)
+    conv = nn.Conv2d(3, 6, 3)
+    with torch.no_grad():
+        conv.weight.copy_(torch.randn(conv.weight.shape, generator=g))
+        conv.bias.copy_(torch.randn(conv.bias.shape, generator=g))
+    return conv
+
+
+# 3. Data shipped with the repository ------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def fashion_subset() -> data.ImageData:
+    """The vendored Fashion-MNIST subset (10,000 train / 2,000 test). Shared: never modify in place."""
+    return data.load_fashion_subset()
