@@ -202,6 +202,8 @@ def load_fashion_mnist(source: str = "auto") -> ImageData:
     if source != "auto" and source not in sources:
         raise ValueError(f"unknown source {source!r}; expected 'auto' or one of {sources}")
     env_dir = repro.env_path("PRUNING_DATA_DIR")
+    if source == "env" and env_dir is None:
+        raise FileNotFoundError("source='env' needs PRUNING_DATA_DIR to name a folder of idx files")
     if source in ("auto", "env") and env_dir is not None:
         found = _fashion_from_folder(env_dir)
         if found is not None:
@@ -301,6 +303,8 @@ def balanced_indices(labels: Tensor, per_class: int, *, seed: int = 0) -> Tensor
     Returns:
         Sorted LongTensor of shape (n_classes * per_class,).
     """
+    if per_class < 0:
+        raise ValueError(f"per_class must be >= 0, got {per_class}")
     g = torch.Generator().manual_seed(seed)
     order = torch.randperm(len(labels), generator=g)
     picked = []
@@ -361,14 +365,16 @@ def random_shift_flip(x: Tensor, generator: torch.Generator, *, pad: int = 2) ->
     Args:
         x: Float images, shape (B, C, H, W).
         generator: Drives the random shifts and flips.
-        pad: Largest shift in pixels (zero padding, value 0 after normalisation is not black, so
-            the padded border takes the batch minimum instead).
+        pad: Largest shift in pixels. The border that moves in is filled with each channel's
+            minimum over the batch (the normalised value of a black pixel, when the batch has one).
 
     Returns:
         Augmented images, shape (B, C, H, W).
     """
     b, c, h, w = x.shape
-    padded = torch.nn.functional.pad(x, (pad, pad, pad, pad), value=float(x.min()))
+    fill = x.amin(dim=(0, 2, 3), keepdim=True)                              # (1, C, 1, 1)
+    padded = fill.expand(b, c, h + 2 * pad, w + 2 * pad).clone()           # (B, C, H+2p, W+2p)
+    padded[..., pad:pad + h, pad:pad + w] = x
     dy = torch.randint(0, 2 * pad + 1, (b,), generator=generator)
     dx = torch.randint(0, 2 * pad + 1, (b,), generator=generator)
     rows = (dy[:, None] + torch.arange(h)[None, :])[:, None, :, None]      # (B, 1, H, 1)

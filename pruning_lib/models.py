@@ -198,9 +198,19 @@ def prunable_convs(model: nn.Module) -> list[str]:
             if isinstance(m, nn.Conv2d) and m.groups == 1]
 
 
+def conv_widths(model: nn.Module) -> dict[str, int]:
+    """{prunable conv name: number of filters (out_channels)} in forward order."""
+    modules = dict(model.named_modules())
+    return {name: modules[name].out_channels for name in prunable_convs(model)}
+
+
 def checkpoint_paths(name: str) -> tuple[Path, Path]:
-    """(state_dict path, model card path) of a shipped checkpoint."""
-    return repro.CHECKPOINT_DIR / f"{name}.pt", repro.CHECKPOINT_DIR / f"{name}.json"
+    """(state_dict path, model card path) of a checkpoint.
+
+    The folder is ``data/checkpoints/`` unless ``PRUNING_CHECKPOINT_DIR`` names another one.
+    """
+    folder = repro.env_path("PRUNING_CHECKPOINT_DIR") or repro.CHECKPOINT_DIR
+    return folder / f"{name}.pt", folder / f"{name}.json"
 
 
 def sha256(path: Path) -> str:

@@ -33,7 +33,7 @@ def plot_images(images: Tensor, labels: Tensor, classes: Sequence[str], *, ncols
     """
     fig, axes = plt.subplots(nrows, ncols, figsize=(1.2 * ncols, 1.4 * nrows))
     for ax, img, y in zip(axes.flat, images, labels, strict=False):
-        ax.imshow(img[0], cmap="gray_r")
+        ax.imshow(img[0].numpy(), cmap="gray_r")
         ax.set_title(classes[int(y)], fontsize=7)
         ax.axis("off")
     fig.tight_layout()
@@ -46,7 +46,7 @@ def plot_filters(weight: Tensor, *, ncols: int = 8, title: str = "") -> Figure:
     Args:
         weight: (n, c, kh, kw) conv weight.
     """
-    w = weight.detach()[:, 0]                                   # (n, kh, kw)
+    w = weight.detach().cpu()[:, 0]                             # (n, kh, kw)
     n = len(w)
     nrows = -(-n // ncols)
     lim = float(w.abs().max())
@@ -54,7 +54,7 @@ def plot_filters(weight: Tensor, *, ncols: int = 8, title: str = "") -> Figure:
     for i, ax in enumerate(axes.flat):
         ax.axis("off")
         if i < n:
-            ax.imshow(w[i], cmap="RdBu_r", vmin=-lim, vmax=lim)
+            ax.imshow(w[i].numpy(), cmap="RdBu_r", vmin=-lim, vmax=lim)
             ax.set_title(str(i), fontsize=7)
     fig.suptitle(title)
     fig.tight_layout()

@@ -47,15 +47,18 @@ def _check_scores(scores: dict[str, Tensor]) -> None:
 def merge_groups(scores: dict[str, Tensor], groups: Sequence[Sequence[str]] = ()) -> list[list[str]]:
     """Partition the scored layers into units that are pruned together (forward order).
 
+    A unit is a whole coupled group, including members that have no scores (they lose the same
+    channels as the scored ones, so the plan names them too).
+
     Args:
         scores: {layer: (n,)}.
-        groups: Coupled layer names; names without scores are ignored.
+        groups: Coupled layer names, e.g. from ``surgery.coupled_groups``.
 
     Returns:
-        One list per unit; every scored layer appears exactly once.
+        One list per unit; every scored layer appears in exactly one.
 
     Raises:
-        ValueError: when members of one group have different numbers of filters.
+        ValueError: when scored members of one group have different numbers of filters.
     """
     units: list[list[str]] = []
     seen: set[str] = set()
@@ -63,8 +66,8 @@ def merge_groups(scores: dict[str, Tensor], groups: Sequence[Sequence[str]] = ()
     for name in scores:
         if name in seen:
             continue
-        unit = [n for n in group_of.get(name, [name]) if n in scores]
-        sizes = {len(scores[n]) for n in unit}
+        unit = group_of.get(name, [name])
+        sizes = {len(scores[n]) for n in unit if n in scores}
         if len(sizes) != 1:
             raise ValueError(f"coupled layers {unit} have different filter counts {sorted(sizes)}")
         units.append(unit)
@@ -73,8 +76,8 @@ def merge_groups(scores: dict[str, Tensor], groups: Sequence[Sequence[str]] = ()
 
 
 def unit_scores(scores: dict[str, Tensor], unit: Sequence[str]) -> Tensor:
-    """Mean of the members' scores, each divided by its mean absolute value; shape (n,)."""
-    stacked = torch.stack([scores[n].float() for n in unit])              # (members, n)
+    """Mean of the scored members' scores, each divided by its mean absolute value; shape (n,)."""
+    stacked = torch.stack([scores[n].float() for n in unit if n in scores])   # (members, n)
     scale = stacked.abs().mean(dim=1, keepdim=True).clamp_min(_EPS)       # (members, 1)
     return (stacked / scale).mean(dim=0)
 

@@ -48,6 +48,19 @@ def coupled_groups(model: nn.Module, example_input: Tensor) -> list[list[str]]:
     return groups
 
 
+def describe_group(model: nn.Module, layer: str, example_input: Tensor) -> list[dict]:
+    """Every parametrised layer that changes when output channels of conv ``layer`` are removed.
+
+    Returns:
+        One dict per member: {"name", "type", "side"}; side "out" = it loses its own output
+        channels (filters, BN entries), "in" = it loses input channels. ``model`` is untouched.
+    """
+    work = copy.deepcopy(model).eval()
+    if layer not in models.prunable_convs(work):
+        raise KeyError(f"{layer!r} is not a prunable conv; available: {models.prunable_convs(work)}")
+    return tp_adapter.group_members(tp_adapter.dependency_graph(work, example_input), work, layer)
+
+
 def _units(plan: Plan, convs: list[str]) -> list[tuple[str, list[int]]]:
     """Validate ``plan`` against the model; return one (root conv, removed indices) per unit."""
     if not isinstance(plan, dict) or "removed" not in plan:
@@ -67,22 +80,35 @@ def _units(plan: Plan, convs: list[str]) -> list[tuple[str, list[int]]]:
         for other in group:
             if other in removed and sorted(removed[other]) != sorted(idxs):
                 raise ValueError(f"coupled layers {name} and {other} must lose the same channels")
-        done.update(group)
+        done.add(name)
         if idxs:
             units.append((name, sorted(int(i) for i in idxs)))
     return units
 
 
-def _check_coupling(graph: object, model: nn.Module, plan: Plan, units: list, convs: list) -> None:
-    """Refuse a plan whose removal would silently change coupled layers it does not mention."""
+def _roots(graph: object, model: nn.Module, plan: Plan, units: list, convs: list) -> list:
+    """One (root, indices) per truly coupled group; refuse plans that hide or split a coupling.
+
+    A plan must name every coupled layer it changes, with the same indices: otherwise removing
+    filters of one conv would silently remove channels of others (or prune a group twice).
+    """
     removed = plan["removed"]
+    hint = "build the plan with groups=surgery.coupled_groups(model, example_input)"
+    roots, covered = [], set()
     for root, idxs in units:
-        for other in tp_adapter.coupled_out_convs(graph, model, root, convs):
-            if other in removed and sorted(removed[other]) != idxs:
-                raise ValueError(
-                    f"{root} and {other} are coupled (they feed the same residual add or "
-                    f"depthwise conv) but the plan removes different filters from them; build the "
-                    f"plan with groups=surgery.coupled_groups(model, example_input)")
+        partners = tp_adapter.coupled_out_convs(graph, model, root, convs)
+        missing = [p for p in partners if p not in removed]
+        if missing:
+            raise ValueError(f"{root} is coupled with {missing} (same residual add or depthwise "
+                             f"chain) but the plan does not name them; {hint}")
+        for other in partners:
+            if sorted(removed[other]) != idxs:
+                raise ValueError(f"{root} and {other} are coupled (same residual add or depthwise "
+                                 f"chain) but the plan removes different filters from them; {hint}")
+        if root not in covered:
+            roots.append((root, idxs))
+            covered.update([root, *partners])
+    return roots
 
 
 def _check_indices(modules: dict[str, nn.Module], units: list[tuple[str, list[int]]]) -> None:
@@ -104,8 +130,7 @@ def _prepare(model: nn.Module, plan: Plan, example_input: Tensor):  # noqa: ANN2
     work.eval()
     graph = tp_adapter.dependency_graph(work, example_input)
     work.train(was_training)
-    _check_coupling(graph, work, plan, units, convs)
-    return work, graph, units
+    return work, graph, _roots(graph, work, plan, units, convs)
 
 
 def apply_plan(model: nn.Module, plan: Plan, example_input: Tensor) -> nn.Module:

@@ -20,8 +20,15 @@ OUT = "prune_out_channels"
 
 
 def dependency_graph(model: nn.Module, example_input: Tensor) -> tp.DependencyGraph:
-    """Trace ``model`` on ``example_input`` (B, C, H, W) and return Torch-Pruning's graph."""
-    return tp.DependencyGraph().build_dependency(model, example_inputs=example_input)
+    """Trace ``model`` on ``example_input`` (B, C, H, W) and return Torch-Pruning's graph.
+
+    Tracing follows autograd, so it runs with gradients enabled even inside ``torch.no_grad()``.
+    """
+    if torch.is_inference_mode_enabled():
+        raise RuntimeError("cannot trace a model inside torch.inference_mode(): Torch-Pruning "
+                           "follows the autograd graph; call surgery outside that block")
+    with torch.enable_grad():
+        return tp.DependencyGraph().build_dependency(model, example_inputs=example_input)
 
 
 def _group(graph: tp.DependencyGraph, conv: nn.Module, idxs: Sequence[int]):  # noqa: ANN202

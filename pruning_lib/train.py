@@ -105,7 +105,7 @@ def train_epoch(model: nn.Module, loader: DataLoader, optimizer: torch.optim.Opt
         optimizer.step()
         if scheduler is not None:
             scheduler.step()
-        loss_sum += float(loss) * len(y)
+        loss_sum += loss.item() * len(y)
         correct += int((logits.argmax(1) == y).sum())
         n += len(y)
         bar.set_postfix(loss=f"{loss_sum / n:.3f}", acc=f"{correct / n:.3f}", refresh=False)
@@ -121,7 +121,8 @@ def train(model: nn.Module, train_loader: DataLoader, eval_loader: DataLoader | 
     ``eval_loader`` is given, an "eval" record; every record is passed to each callback.
 
     Returns:
-        History records: {"epoch", "split", "loss", "accuracy", "n", "lr", "seconds"}.
+        History records: {"epoch", "split", "loss", "accuracy", "n", "lr", "seconds"}; "eval"
+        records also carry "correct".
     """
     if config.epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {config.epochs}")

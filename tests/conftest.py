@@ -22,7 +22,7 @@ from pruning_lib import data
 settings.register_profile("repo", deadline=None, derandomize=True, database=None, max_examples=50)
 settings.load_profile("repo")
 
-_PRUNING_ENV = ("PRUNING_FAST", "PRUNING_DATA_DIR", "PRUNING_FSDD_DIR")
+_PRUNING_ENV = ("PRUNING_FAST", "PRUNING_DATA_DIR", "PRUNING_FSDD_DIR", "PRUNING_CHECKPOINT_DIR")
 
 
 @pytest.fixture(autouse=True)
@@ -55,3 +55,18 @@ def tiny_conv() -> nn.Conv2d:
 def fashion_subset() -> data.ImageData:
     """The vendored Fashion-MNIST subset (10,000 train / 2,000 test). Shared: never modify in place."""
     return data.load_fashion_subset()
+
+
+# 4. Added for the criteria/selection/surgery/metrics/widgets tests ---------------------------------
+
+@pytest.fixture
+def single_thread():
+    """Run the test with one intra-op thread, then restore the previous count.
+
+    Tiny models on a busy 2-core machine are up to 20x faster single-threaded (no spin-waiting
+    threads competing with other processes). Use it with ``pytestmark = pytest.mark.usefixtures(...)``.
+    """
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)

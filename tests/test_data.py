@@ -330,6 +330,12 @@ def test_balanced_indices_deterministic_per_seed():
     assert len(picks) > 1   # the seed matters
 
 
+@pytest.mark.parametrize("per_class", [-1, -3])
+def test_balanced_indices_rejects_negative_counts(per_class):
+    with pytest.raises(ValueError, match="per_class"):
+        data.balanced_indices(LABELS, per_class)
+
+
 def test_balanced_indices_too_many_requested():
     with pytest.raises(ValueError, match="class 1 has 3 examples, 4 requested"):
         data.balanced_indices(LABELS, 4)
@@ -423,6 +429,8 @@ def test_random_shift_flip_is_a_crop_of_the_padded_image(b, c, h, w, seed):
     pad = 2
     x = torch.rand(b, c, h, w, generator=torch.Generator().manual_seed(seed))
     out = data.random_shift_flip(x, torch.Generator().manual_seed(seed + 1), pad=pad)
-    padded = torch.nn.functional.pad(x, (pad,) * 4, value=float(x.min()))
+    fill = x.amin(dim=(0, 2, 3))                      # each channel's batch minimum
+    padded = torch.stack([torch.nn.functional.pad(x[:, k], (pad,) * 4, value=float(fill[k]))
+                          for k in range(c)], dim=1)
     for i in range(b):   # shifted, then possibly mirrored
         assert _is_crop_of(out[i], padded[i]) or _is_crop_of(out[i].flip(-1), padded[i])

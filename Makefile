@@ -1,0 +1,52 @@
+# pruning-lab: make venv · make lab · make test · make book · make clean
+# Uses the python3 on PATH to create .venv; every dependency is declared in pyproject.toml.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: venv lab test book clean
+
+venv: $(STAMP)
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+# Reinstall only when pyproject.toml changes (the stamp is newer than it otherwise).
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -e '.[notebooks,audio,dev]'
+	touch $@
+
+lab: venv
+	$(BIN)/jupyter lab notebooks/
+
+# Lint, fast tests, then every notebook in FAST mode. No notebooks is a failure, and so is
+# pytest's exit code 5 ("no tests collected"): make stops on any non-zero exit.
+test: venv
+	$(BIN)/ruff check pruning_lib tests benchmarks scripts
+	$(BIN)/pytest -q -m "not slow"
+	@ls notebooks/*.ipynb >/dev/null 2>&1 || { echo "make test: no notebooks in notebooks/" >&2; exit 1; }
+	rc=0; PRUNING_FAST=1 $(BIN)/pytest -q --nbmake --nbmake-timeout=300 notebooks/ || rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no notebooks" >&2; fi; \
+	exit $$rc
+
+# Execute every notebook in default (full) mode into build/*.html and report each wall time.
+book: venv
+	@ls notebooks/*.ipynb >/dev/null 2>&1 || { echo "make book: no notebooks in notebooks/" >&2; exit 1; }
+	@mkdir -p build
+	@: > build/book_times.txt
+	@for nb in notebooks/*.ipynb; do \
+		start=$$(date +%s); \
+		env -u PRUNING_FAST $(BIN)/jupyter nbconvert --to html --execute \
+			--ExecutePreprocessor.timeout=1800 --output-dir build/ "$$nb" || exit 1; \
+		printf '%-45s %6d s\n' "$$nb" "$$(( $$(date +%s) - start ))" >> build/book_times.txt; \
+	done
+	@echo "Wall time per notebook (default mode, $$(nproc) CPU threads, $$(date -u +%F)):"
+	@cat build/book_times.txt
+
+clean:
+	rm -rf build .pytest_cache .ruff_cache .hypothesis
+	find . -path ./$(VENV) -prune -o -type d -name __pycache__ -exec rm -rf {} +

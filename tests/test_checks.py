@@ -1,0 +1,89 @@
+"""Exercise checkers: True for a right answer, False (with a reason, never an exception) otherwise."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import Tensor
+
+from pruning_lib import checks, metrics, models
+from pruning_lib.criteria import l1_norm
+
+pytestmark = pytest.mark.usefixtures("single_thread")
+
+EXAMPLE = torch.zeros(1, 1, 28, 28)
+
+
+def linf(weight: Tensor) -> Tensor:
+    return weight.abs().flatten(1).amax(dim=1)
+
+
+def raises(weight: Tensor) -> Tensor:
+    raise RuntimeError("not implemented yet")
+
+
+# --- check_linf_criterion ------------------------------------------------------------------------
+
+def test_linf_checker_accepts_a_correct_implementation(capsys):
+    assert checks.check_linf_criterion(linf) is True
+    assert capsys.readouterr().out.startswith("✓")
+
+
+@pytest.mark.parametrize(("fn", "reason"), [
+    (l1_norm, "expected [3.0, 0.5]"),
+    (raises, "raised RuntimeError: not implemented yet"),
+    (lambda w: w.abs().amax(), "shape (2,)"),                     # one number, not one per filter
+    (lambda w: w.flatten(1).amax(dim=1), "expected [3.0, 0.5]"),  # forgot the absolute value
+])
+def test_linf_checker_rejects_wrong_answers_without_raising(capsys, fn, reason):
+    assert checks.check_linf_criterion(fn) is False
+    out = capsys.readouterr().out
+    assert out.startswith("✗") and reason in out
+
+
+# --- check_conv_params ------------------------------------------------------------------------------
+
+def test_check_conv_params(capsys):
+    vgg = models.build("vgg16_slim")
+    assert checks.check_conv_params(32 * 16 * 9, vgg, "features.conv3.conv") is True
+    assert "4,608 parameters" in capsys.readouterr().out
+    assert checks.check_conv_params(32 * 9, vgg, "features.conv3.conv") is False
+    assert "(32, 16, 3, 3)" in capsys.readouterr().out
+
+
+def test_check_conv_params_counts_the_bias():
+    net = torch.nn.Sequential(torch.nn.Conv2d(2, 3, 3))
+    assert checks.check_conv_params(3 * 2 * 9 + 3, net, "0") is True
+    assert checks.check_conv_params(3 * 2 * 9, net, "0") is False
+
+
+# --- check_macs ---------------------------------------------------------------------------------------
+
+def test_check_macs_tolerance():
+    conv = torch.nn.Conv2d(2, 3, 3, padding=1, bias=False)
+    x = torch.zeros(1, 2, 10, 10)
+    truth = 10 * 10 * 2 * 3 * 9                                    # 5,400
+    assert metrics.count_macs(conv, x) == truth
+    assert checks.check_macs(truth, conv, x) is True
+    assert checks.check_macs(truth + 27, conv, x) is True          # within 0.5 %
+    assert checks.check_macs(truth - 28, conv, x) is False         # just over 0.5 %
+    assert checks.check_macs(2 * truth, conv, x) is False          # FLOPs instead of MACs
+
+
+# --- check_coupled ------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def resnet():
+    return models.build("resnet20").eval()
+
+
+def test_check_coupled(resnet, capsys):
+    group = ["stem.conv", "layer1.0.conv2.conv", "layer1.1.conv2.conv", "layer1.2.conv2.conv"]
+    assert checks.check_coupled(group, resnet, "layer1.1.conv2.conv", EXAMPLE) is True
+    assert checks.check_coupled(reversed(group), resnet, "stem.conv", EXAMPLE) is True
+    capsys.readouterr()
+    assert checks.check_coupled(group[:2], resnet, "stem.conv", EXAMPLE) is False
+    assert "missing ['layer1.1.conv2.conv', 'layer1.2.conv2.conv']" in capsys.readouterr().out
+    assert checks.check_coupled(group + ["layer1.0.conv1.conv"], resnet, "stem.conv", EXAMPLE) is False
+    assert "not coupled ['layer1.0.conv1.conv']" in capsys.readouterr().out
+    assert checks.check_coupled(["layer1.0.conv1.conv"], resnet, "layer1.0.conv1.conv", EXAMPLE) is True

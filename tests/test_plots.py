@@ -1,0 +1,103 @@
+"""Plots draw what they are given: recorded curves, bar colours, one axes per filter, layer widths."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from matplotlib.colors import to_rgba  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from pruning_lib import models, plots  # noqa: E402
+from pruning_lib.criteria import l1_norm  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def close_figures():
+    yield
+    plt.close("all")
+
+
+def test_live_curve_records_and_draws_without_display():
+    curve = plots.LiveCurve(enabled=False)
+    records = [{"epoch": 1, "split": "eval", "loss": 0.9, "accuracy": 0.55},
+               {"epoch": 1, "split": "train", "loss": 1.1, "accuracy": 0.5},
+               {"epoch": 2, "split": "eval", "loss": 0.6, "accuracy": 0.7},
+               {"epoch": 2, "split": "train", "loss": 0.8, "accuracy": 0.65}]
+    for i, r in enumerate(records, start=1):
+        returned = curve(r)
+        assert curve.frames == i
+        assert returned is curve.records and len(returned) == i
+    assert curve.records == records
+    assert curve.line_data("accuracy", "eval") == [0.55, 0.7]
+    assert curve.line_data("loss", "train") == [1.1, 0.8]
+    assert curve.line_data("accuracy", "test") == []
+    # the accuracy axes holds one line per split whose y-data are the recorded accuracies
+    acc_ax, loss_ax = curve.axes
+    assert acc_ax.get_title() == "accuracy" and loss_ax.get_title() == "loss"
+    ys = sorted(tuple(np.round(line.get_ydata(), 6)) for line in acc_ax.get_lines() if len(line.get_ydata()))
+    assert ys == [(0.5, 0.65), (0.55, 0.7)]
+    assert curve._handle is None                          # nothing displayed when disabled
+
+
+def test_live_curve_copies_records():
+    curve = plots.LiveCurve(metrics=("loss",), enabled=False)
+    record = {"epoch": 1, "split": "eval", "loss": 0.5}
+    curve(record)
+    record["loss"] = 99.0
+    assert curve.line_data("loss", "eval") == [0.5]
+    assert len(curve.axes) == 1
+
+
+def test_plot_scores_colours_removed_bars():
+    scores = torch.tensor([3.0, 1.0, 2.0, 0.5, 4.0])
+    ax = plots.plot_scores(scores, [1, 3], title="conv1")
+    bars = ax.patches[:5]
+    assert [b.get_height() for b in bars] == pytest.approx([3.0, 1.0, 2.0, 0.5, 4.0])
+    colours = [b.get_facecolor() for b in bars]
+    pruned, kept = to_rgba(plots.PRUNED), to_rgba(plots.KEPT)
+    assert colours == [kept, pruned, kept, pruned, kept]
+    assert pruned != kept
+    assert ax.get_title() == "conv1"
+
+
+def test_plot_scores_draws_on_a_given_axes():
+    fig, ax = plt.subplots()
+    assert plots.plot_scores(torch.ones(3), [], ax=ax) is ax
+    assert all(p.get_facecolor() == to_rgba(plots.KEPT) for p in ax.patches[:3])
+
+
+def test_plot_filters_one_axes_per_filter():
+    weight = torch.randn(10, 2, 3, 3)
+    fig = plots.plot_filters(weight, ncols=4, title="filters")
+    assert isinstance(fig, Figure)
+    assert len(fig.axes) >= 10
+    assert len(fig.axes) == 12                            # 3 rows of 4
+    assert sum(1 for ax in fig.axes if ax.images) == 10
+    np.testing.assert_allclose(fig.axes[3].images[0].get_array(), weight[3, 0].numpy())
+
+
+def test_plot_layer_widths_two_models():
+    vgg = models.build("vgg16_slim")
+    names = [n for n, m in vgg.named_modules() if isinstance(m, torch.nn.Conv2d)]
+    full = {n: len(l1_norm(dict(vgg.named_modules())[n].weight)) for n in names}
+    half = {n: w // 2 for n, w in full.items()}
+    ax = plots.plot_layer_widths({"baseline": full, "pruned": half})
+    heights = sorted(round(p.get_height()) for p in ax.patches if p.get_height() > 0)
+    assert heights == sorted(list(full.values()) + list(half.values()))
+    labels = [t.get_text() for t in ax.get_xticklabels()]
+    assert labels == [n.removesuffix(".conv") for n in names]
+
+
+def test_plot_history_and_weights_histogram():
+    history = [{"epoch": e, "split": s, "loss": 1.0 / e, "accuracy": 0.5 + 0.1 * e}
+               for e in (1, 2, 3) for s in ("train", "eval")]
+    axes = plots.plot_history(history, metrics=("accuracy",))
+    assert len(axes) == 1 and axes[0].get_title() == "accuracy"
+    ax = plots.weights_histogram(torch.randn(4, 3, 3, 3))
+    assert sum(p.get_height() for p in ax.patches) == 4 * 3 * 3 * 3

@@ -1,0 +1,403 @@
+"""Surgery: the physically pruned model computes what the masked model computes, on every zoo
+architecture; shapes, counts and the untouched input model; coupled groups; bad plans; files."""
+
+from __future__ import annotations
+
+import copy
+import functools
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch import Tensor, nn
+
+from pruning_lib import metrics, models, selection, surgery
+from pruning_lib.criteria import l1_norm, score_model
+
+pytestmark = pytest.mark.usefixtures("single_thread")
+
+ARCHS = {"vgg16_slim": {}, "resnet": {"depth": 20}, "mobilenet_v1_slim": {}}
+EXAMPLE = torch.zeros(1, 1, 28, 28)
+X = torch.randn(4, 1, 28, 28, generator=torch.Generator().manual_seed(123))
+
+
+# --- helpers -------------------------------------------------------------------------------------
+
+@torch.no_grad()
+def randomised(name: str, seed: int = 0) -> nn.Module:
+    """A zoo model in eval mode whose BatchNorms are far from identity (random stats and affine).
+
+    Convs get Kaiming-normal weights so that signals keep their scale through deep stacks, and a
+    removed channel visibly changes the output.
+    """
+    torch.manual_seed(seed)
+    model = models.build(name, **ARCHS[name])
+    g = torch.Generator().manual_seed(seed)
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            fan_in = m.weight[0].numel()
+            m.weight.copy_(torch.randn(m.weight.shape, generator=g) * (2.0 / fan_in) ** 0.5)
+        elif isinstance(m, nn.BatchNorm2d):
+            n = m.num_features
+            m.weight.copy_(0.5 + torch.rand(n, generator=g))
+            m.bias.copy_(0.2 * torch.randn(n, generator=g))
+            m.running_mean.copy_(0.2 * torch.randn(n, generator=g))
+            m.running_var.copy_(0.5 + 1.5 * torch.rand(n, generator=g))
+    return model.eval()
+
+
+def snapshot(model: nn.Module) -> dict[str, Tensor]:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def assert_same_state(model: nn.Module, before: dict[str, Tensor]) -> None:
+    after = model.state_dict()
+    assert list(after) == list(before)
+    for key, value in after.items():
+        assert value.shape == before[key].shape, key
+        torch.testing.assert_close(value, before[key], atol=0, rtol=0, msg=key)
+
+
+def bn_after(model: nn.Module, conv_name: str) -> nn.BatchNorm2d:
+    """The BatchNorm of the ConvBNReLU unit that holds ``conv_name`` ("....conv" → "....bn")."""
+    return dict(model.named_modules())[conv_name.removesuffix("conv") + "bn"]
+
+
+@functools.cache
+def zoo(name: str) -> tuple[nn.Module, list[list[str]], dict[str, Tensor]]:
+    """(randomised model, coupled groups, l1 scores), built once per architecture."""
+    model = randomised(name)
+    return model, surgery.coupled_groups(model, EXAMPLE), score_model(model, l1_norm)
+
+
+def make_plan(name: str, planner: str) -> dict:
+    model, groups, scores = zoo(name)
+    if planner == "uniform":
+        return selection.plan_uniform(scores, 0.5, groups=groups)
+    return selection.plan_global(scores, 0.3, groups=groups)
+
+
+@functools.cache
+def pruned_and_masked(name: str, planner: str) -> dict:
+    """Apply and mask one plan; record the input model before and after (computed once)."""
+    model, _, _ = zoo(name)
+    plan = make_plan(name, planner)
+    plan_copy = copy.deepcopy(plan)
+    before, params = snapshot(model), metrics.count_params(model)
+    pruned = surgery.apply_plan(model, plan, EXAMPLE)
+    masked = surgery.mask_plan(model, plan, EXAMPLE)
+    return {"model": model, "plan": plan, "plan_copy": plan_copy, "before": before, "params": params,
+            "pruned": pruned, "masked": masked}
+
+
+CASES = [(name, planner) for name in ARCHS for planner in ("uniform", "global")]
+
+
+# --- pruned ≡ masked ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("name", "planner"), CASES)
+def test_pruned_output_equals_masked_output(name, planner):
+    r = pruned_and_masked(name, planner)
+    out_pruned, out_masked, out_full = r["pruned"](X), r["masked"](X), r["model"](X)
+    assert out_pruned.shape == (4, 10)
+    torch.testing.assert_close(out_pruned, out_masked, atol=1e-5, rtol=0)
+    # the test could fail: pruning really changed the function
+    assert float((out_pruned - out_full).detach().abs().max()) > 1e-3
+
+
+@pytest.mark.parametrize(("name", "planner"), CASES)
+def test_input_model_and_plan_are_untouched(name, planner):
+    r = pruned_and_masked(name, planner)
+    assert_same_state(r["model"], r["before"])
+    assert metrics.count_params(r["model"]) == r["params"]
+    assert r["plan"] == r["plan_copy"]
+    assert r["pruned"] is not r["model"] and r["masked"] is not r["model"]
+    assert not r["model"].training
+
+
+@pytest.mark.parametrize(("name", "planner"), CASES)
+def test_pruned_shapes_follow_the_plan(name, planner):
+    r = pruned_and_masked(name, planner)
+    model, pruned, plan = r["model"], r["pruned"], r["plan"]
+    original = dict(model.named_modules())
+    modules = dict(pruned.named_modules())
+    for conv_name in models.prunable_convs(model):
+        kept = original[conv_name].out_channels - len(plan["removed"][conv_name])
+        conv, bn = modules[conv_name], bn_after(pruned, conv_name)
+        assert conv.out_channels == conv.weight.shape[0] == kept, conv_name
+        assert bn.num_features == kept == bn.weight.shape[0] == bn.running_mean.shape[0], conv_name
+    # every conv's input channels agree with its weight (the consumers followed the producers)
+    for m in pruned.modules():
+        if isinstance(m, nn.Conv2d):
+            assert m.weight.shape[1] * m.groups == m.in_channels
+            if m.groups > 1:                          # depthwise: one filter per input channel
+                assert m.groups == m.in_channels == m.out_channels
+    assert pruned.pruning_plan == plan
+
+
+def test_mobilenet_depthwise_conv_follows_the_pointwise_conv_before_it():
+    r = pruned_and_masked("mobilenet_v1_slim", "uniform")
+    modules = dict(r["pruned"].named_modules())
+    for i in range(1, 8):
+        width = modules[f"blocks.{i - 1}.pw.conv"].out_channels
+        assert modules[f"blocks.{i}.dw.conv"].out_channels == width
+        assert modules[f"blocks.{i}.dw.bn"].num_features == width
+    assert modules["blocks.0.dw.conv"].out_channels == modules["stem.conv"].out_channels
+
+
+@pytest.mark.parametrize(("name", "planner"), CASES)
+def test_params_and_macs_strictly_decrease_and_mask_keeps_shapes(name, planner):
+    r = pruned_and_masked(name, planner)
+    model, pruned, masked = r["model"], r["pruned"], r["masked"]
+    assert metrics.count_params(pruned) < metrics.count_params(model)
+    assert metrics.count_macs(pruned, EXAMPLE) < metrics.count_macs(model, EXAMPLE)
+    masked_state = masked.state_dict()
+    assert {k: v.shape for k, v in masked_state.items()} == {k: v.shape for k, v in r["before"].items()}
+    assert metrics.count_params(masked) == metrics.count_params(model)
+
+
+def test_mask_zeroes_exactly_the_planned_filters():
+    r = pruned_and_masked("vgg16_slim", "uniform")
+    masked = dict(r["masked"].named_modules())
+    for conv_name, removed in r["plan"]["removed"].items():
+        w = masked[conv_name].weight
+        zero_rows = [i for i in range(len(w)) if bool((w[i] == 0).all())]
+        assert zero_rows == removed, conv_name
+
+
+# --- random plans on the ResNet (coupled groups respected) -----------------------------------------
+
+@st.composite
+def resnet_plans(draw: st.DrawFn) -> dict:
+    _, groups, scores = zoo("resnet")
+    removed, coupled = {}, []
+    for group in groups:
+        n = len(scores[group[0]])
+        idx = draw(st.lists(st.integers(0, n - 1), unique=True, max_size=n - 1))
+        for member in group:
+            removed[member] = sorted(idx)
+        if len(group) > 1:
+            coupled.append(list(group))
+    return {"removed": removed, "coupled": coupled}
+
+
+@settings(max_examples=5, deadline=None)
+@given(plan=resnet_plans())
+def test_random_resnet_plans_pruned_equals_masked(plan):
+    model = zoo("resnet")[0]
+    pruned = surgery.apply_plan(model, plan, EXAMPLE)
+    masked = surgery.mask_plan(model, plan, EXAMPLE)
+    torch.testing.assert_close(pruned(X), masked(X), atol=1e-5, rtol=0)
+    for conv_name, idx in plan["removed"].items():
+        n = dict(model.named_modules())[conv_name].out_channels
+        assert dict(pruned.named_modules())[conv_name].out_channels == n - len(idx)
+
+
+# --- coupled groups ----------------------------------------------------------------------------------
+
+def test_resnet20_coupled_groups():
+    groups = zoo("resnet")[1]
+    multi = [g for g in groups if len(g) > 1]
+    assert len(multi) == 3
+    assert multi[0] == ["stem.conv"] + [f"layer1.{i}.conv2.conv" for i in range(3)]
+    assert multi[1] == ["layer2.0.conv2.conv", "layer2.0.shortcut.conv",
+                        "layer2.1.conv2.conv", "layer2.2.conv2.conv"]
+    assert multi[2] == ["layer3.0.conv2.conv", "layer3.0.shortcut.conv",
+                        "layer3.1.conv2.conv", "layer3.2.conv2.conv"]
+    singles = [g[0] for g in groups if len(g) == 1]
+    assert singles == [f"layer{s}.{i}.conv1.conv" for s in (1, 2, 3) for i in range(3)]
+    # a partition of the prunable convs
+    assert sorted(n for g in groups for n in g) == sorted(models.prunable_convs(zoo("resnet")[0]))
+
+
+@pytest.mark.parametrize("name", ["vgg16_slim", "mobilenet_v1_slim"])
+def test_chain_models_have_only_singleton_groups(name):
+    model, groups, _ = zoo(name)
+    assert groups == [[n] for n in models.prunable_convs(model)]
+
+
+def test_coupled_groups_does_not_modify_the_model():
+    model = randomised("resnet", seed=1).train()
+    before = snapshot(model)
+    surgery.coupled_groups(model, EXAMPLE)
+    assert_same_state(model, before)
+    assert model.training
+
+
+def test_describe_group_lists_producers_and_consumers():
+    model = zoo("resnet")[0]
+    before = snapshot(model)
+    members = {(m["name"], m["side"]) for m in surgery.describe_group(model, "layer1.0.conv2.conv", EXAMPLE)}
+    assert {("stem.conv", "out"), ("stem.bn", "out"), ("layer1.2.conv2.conv", "out"),
+            ("layer1.1.conv1.conv", "in"), ("layer2.0.shortcut.conv", "in")} <= members
+    assert not any(name.startswith("layer3") for name, _ in members)
+    with pytest.raises(KeyError, match="not a prunable conv"):
+        surgery.describe_group(model, "layer1.0.conv2.bn", EXAMPLE)
+    assert_same_state(model, before)
+
+
+# --- bad plans: clear errors, nothing modified ----------------------------------------------------
+
+@pytest.fixture(scope="module")
+def vgg() -> nn.Module:
+    return randomised("vgg16_slim", seed=2)
+
+
+BAD_VGG_PLANS = [
+    ({"removed": {"features.conv99.conv": [0]}}, KeyError, "conv99"),
+    ({"removed": {"classifier.2": [0]}}, KeyError, "not prunable convs"),
+    ({"removed": {"features.conv1.conv": list(range(16))}}, ValueError, "at least one must stay"),
+    ({"removed": {"features.conv1.conv": [3, 16]}}, ValueError, r"unique and in \[0, 16\)"),
+    ({"removed": {"features.conv1.conv": [-1, 2]}}, ValueError, r"unique and in \[0, 16\)"),
+    ({"removed": {"features.conv1.conv": [2, 2]}}, ValueError, "unique"),
+    ([("features.conv1.conv", [0])], ValueError, "a plan is"),
+    ({"features.conv1.conv": [0]}, ValueError, "a plan is"),
+    (None, ValueError, "a plan is"),
+]
+
+
+@pytest.mark.parametrize("apply", [surgery.apply_plan, surgery.mask_plan])
+@pytest.mark.parametrize(("plan", "error", "match"), BAD_VGG_PLANS)
+def test_bad_plans_raise_and_modify_nothing(vgg, apply, plan, error, match):
+    before, plan_before = snapshot(vgg), copy.deepcopy(plan)
+    with pytest.raises(error, match=match):
+        apply(vgg, plan, EXAMPLE)
+    assert_same_state(vgg, before)
+    assert plan == plan_before
+
+
+@pytest.mark.parametrize("apply", [surgery.apply_plan, surgery.mask_plan])
+def test_coupled_layers_with_different_removals_raise(apply):
+    model = zoo("resnet")[0]
+    before = snapshot(model)
+    plan = {"removed": {"stem.conv": [0, 1], "layer1.0.conv2.conv": [0, 2]}}     # no "coupled" key
+    with pytest.raises(ValueError, match="coupled"):
+        apply(model, plan, EXAMPLE)
+    plan["coupled"] = [["stem.conv", "layer1.0.conv2.conv"]]                       # declared, unequal
+    with pytest.raises(ValueError, match="coupled"):
+        apply(model, plan, EXAMPLE)
+    assert_same_state(model, before)
+
+
+def test_plan_removing_nothing_gives_an_equal_model(vgg):
+    pruned = surgery.apply_plan(vgg, {"removed": {"features.conv1.conv": []}, "coupled": []}, EXAMPLE)
+    assert metrics.count_params(pruned) == metrics.count_params(vgg)
+    with torch.no_grad():
+        torch.testing.assert_close(pruned(X), vgg(X), atol=0, rtol=0)
+
+
+# --- removing a channel that is identically zero changes nothing ------------------------------------
+
+@pytest.mark.parametrize("zeroed", ["gamma_and_beta", "mean_and_beta"])
+def test_removing_an_all_zero_channel_leaves_outputs_unchanged(zeroed):
+    model = randomised("vgg16_slim", seed=3)
+    conv, bn = model.features.conv5.conv, model.features.conv5.bn
+    with torch.no_grad():
+        conv.weight[7] = 0.0
+        bn.bias[7] = 0.0
+        if zeroed == "gamma_and_beta":
+            bn.weight[7] = 0.0                      # running mean stays random: γ·(0 − μ)/σ = 0
+        else:
+            bn.running_mean[7] = 0.0                # γ stays random: γ·(0 − 0)/σ = 0
+    pruned = surgery.apply_plan(model, {"removed": {"features.conv5.conv": [7]}, "coupled": []}, EXAMPLE)
+    assert pruned.features.conv5.conv.out_channels == 63
+    torch.testing.assert_close(pruned(X), model(X), atol=1e-5, rtol=0)
+
+
+def test_removing_an_all_zero_residual_channel_leaves_outputs_unchanged():
+    model = copy.deepcopy(zoo("resnet")[0])
+    group = zoo("resnet")[1][0]                     # stem + layer1.*.conv2: the stage-1 residual stream
+    modules = dict(model.named_modules())
+    with torch.no_grad():
+        for conv_name in group:
+            modules[conv_name].weight[4] = 0.0
+            bn = bn_after(model, conv_name)
+            bn.weight[4] = 0.0
+            bn.bias[4] = 0.0
+    plan = {"removed": {name: [4] for name in group}, "coupled": [group]}
+    pruned = surgery.apply_plan(model, plan, EXAMPLE)
+    assert pruned.stem.conv.out_channels == 15
+    torch.testing.assert_close(pruned(X), model(X), atol=1e-5, rtol=0)
+
+
+# --- modes and repeated application ---------------------------------------------------------------
+
+@pytest.mark.parametrize("apply", [surgery.apply_plan, surgery.mask_plan])
+def test_train_mode_is_kept(apply):
+    model = randomised("vgg16_slim", seed=4).train()
+    before = snapshot(model)
+    out = apply(model, {"removed": {"features.conv2.conv": [0, 3]}, "coupled": []}, EXAMPLE)
+    assert out.training and all(m.training for m in out.modules())
+    assert model.training
+    assert_same_state(model, before)                # tracing did not update the BN running stats
+
+
+def test_applying_twice_to_the_baseline_gives_identical_models():
+    r = pruned_and_masked("resnet", "uniform")
+    again = surgery.apply_plan(r["model"], r["plan"], EXAMPLE)
+    assert_same_state(again, snapshot(r["pruned"]))
+    torch.testing.assert_close(again(X), r["pruned"](X), atol=0, rtol=0)
+
+
+def test_a_plan_that_hides_coupled_partners_is_refused():
+    model = zoo("resnet")[0]
+    before = snapshot(model)
+    plan = {"removed": {"stem.conv": [0, 1], "layer1.0.conv2.conv": [0, 1]}}
+    with pytest.raises(ValueError, match="does not name"):
+        surgery.apply_plan(model, plan, EXAMPLE)
+    assert_same_state(model, before)
+
+
+def test_coupled_layers_listed_without_coupled_key_are_pruned_once():
+    model = zoo("resnet")[0]
+    group = ["stem.conv", "layer1.0.conv2.conv", "layer1.1.conv2.conv", "layer1.2.conv2.conv"]
+    plan = {"removed": {name: [0, 1] for name in group}}
+    pruned = surgery.apply_plan(model, plan, EXAMPLE)
+    assert pruned.stem.conv.out_channels == 14
+    torch.testing.assert_close(pruned(X), surgery.mask_plan(model, plan, EXAMPLE)(X), atol=1e-5, rtol=0)
+
+
+def test_every_layer_in_the_plan_loses_its_filters_even_if_wrongly_declared_coupled(vgg):
+    plan = {"removed": {"features.conv1.conv": [0, 1], "features.conv2.conv": [0, 1]},
+            "coupled": [["features.conv1.conv", "features.conv2.conv"]]}     # not coupled in VGG
+    pruned = surgery.apply_plan(vgg, plan, EXAMPLE)
+    assert pruned.features.conv1.conv.out_channels == 14
+    assert pruned.features.conv2.conv.out_channels == 14
+
+
+# --- save / load ---------------------------------------------------------------------------------------
+
+def test_save_load_round_trip(tmp_path):
+    r = pruned_and_masked("resnet", "global")
+    path = surgery.save_pruned(r["pruned"], r["plan"], tmp_path / "sub" / "pruned.pt", EXAMPLE)
+    assert path == tmp_path / "sub" / "pruned.pt" and path.is_file()
+    blob = torch.load(path, weights_only=True)
+    assert blob["format"] == surgery.FORMAT
+    assert blob["arch"] == {"name": "resnet", "kwargs": {"depth": 20}}
+    assert blob["plan"] == r["plan"]
+    loaded = surgery.load_pruned(path)
+    assert not loaded.training
+    torch.testing.assert_close(loaded(X), r["pruned"](X), atol=1e-6, rtol=0)
+    assert_same_state(loaded, snapshot(r["pruned"]))
+
+
+def test_save_without_arch_spec_is_a_value_error(tmp_path):
+    model = nn.Sequential(nn.Conv2d(1, 4, 3))
+    with pytest.raises(ValueError, match="arch_spec"):
+        surgery.save_pruned(model, {"removed": {}, "coupled": []}, tmp_path / "m.pt", EXAMPLE)
+    assert not (tmp_path / "m.pt").exists()
+
+
+def test_load_of_a_foreign_file_is_a_value_error(tmp_path):
+    path = tmp_path / "other.pt"
+    torch.save({"x": 1}, path)
+    with pytest.raises(ValueError, match="not a pruned-model file"):
+        surgery.load_pruned(path)
+
+
+def test_apply_plan_works_inside_no_grad(vgg):
+    plan = {"removed": {"features.conv1.conv": [0]}, "coupled": []}
+    with torch.no_grad():
+        pruned = surgery.apply_plan(vgg, plan, EXAMPLE)
+    assert pruned.features.conv1.conv.out_channels == 15

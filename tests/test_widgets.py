@@ -1,0 +1,108 @@
+"""The "Try it" explorer: its callbacks return (and store) what ``prune_and_measure`` computes.
+
+Headless, widget output stays empty, so the tests read ``explorer.results`` and the read-out."""
+
+from __future__ import annotations
+
+import math
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from torch import Tensor, nn  # noqa: E402
+from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
+
+from pruning_lib import metrics, models, widgets  # noqa: E402
+from pruning_lib.criteria import l1_norm, random_scores, score_model  # noqa: E402
+
+pytestmark = pytest.mark.usefixtures("single_thread")
+
+EXAMPLE = torch.zeros(1, 1, 28, 28)
+VGG_WIDTHS = [16, 16, 32, 32, 64, 64, 64, 128, 128, 128, 128, 128, 128]
+
+
+def snapshot(model: nn.Module) -> dict[str, Tensor]:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+@pytest.fixture(scope="module")
+def setup() -> dict:
+    torch.manual_seed(0)
+    model = models.build("vgg16_slim").eval()
+    g = torch.Generator().manual_seed(1)
+    images, labels = torch.randn(64, 1, 28, 28, generator=g), torch.randint(0, 10, (64,), generator=g)
+    loader = DataLoader(TensorDataset(images, labels), batch_size=32)
+    scores = {
+        "l1": score_model(model, l1_norm),
+        "random": score_model(model, lambda w: random_scores(w, generator=torch.Generator().manual_seed(5))),
+    }
+    return {"model": model, "loader": loader, "scores": scores}
+
+
+def test_prune_and_measure_widths_and_counts(setup):
+    model, scores, loader = setup["model"], setup["scores"]["l1"], setup["loader"]
+    before = snapshot(model)
+    r = widgets.prune_and_measure(model, scores, 0.25, example_input=EXAMPLE, loader=loader)
+    assert list(r["widths"].values()) == [n - math.floor(0.25 * n) for n in VGG_WIDTHS]
+    assert r["n"] == 64 and 0 <= r["correct"] <= 64 and r["accuracy"] == r["correct"] / 64
+    assert r["macs"] < metrics.count_macs(model, EXAMPLE)
+    assert r["params"] < metrics.count_params(model)
+    assert r["plan"]["removed"]["features.conv1.conv"] == sorted(
+        torch.sort(scores["features.conv1.conv"], stable=True).indices[:4].tolist())
+    for key, value in model.state_dict().items():
+        torch.testing.assert_close(value, before[key], atol=0, rtol=0)
+
+
+def test_explorer_callbacks_return_what_prune_and_measure_returns(setup):
+    model, scores, loader = setup["model"], setup["scores"], setup["loader"]
+    before = snapshot(model)
+    explorer = widgets.pruning_explorer(model, scores, loader, EXAMPLE, ratio=0.5)
+
+    # built and rendered once: one result (ratio 0.5, first criterion)
+    assert len(explorer.results) == 1
+    assert (explorer.results[0]["ratio"], explorer.results[0]["criterion"]) == (0.5, "l1")
+    assert explorer.criterion.options == ("l1", "random")
+
+    # the baseline is the unpruned model
+    assert explorer.baseline["ratio"] == 0.0
+    assert explorer.baseline["macs"] == metrics.count_macs(model, EXAMPLE)
+    assert explorer.baseline["params"] == metrics.count_params(model)
+    assert list(explorer.baseline["widths"].values()) == VGG_WIDTHS
+
+    # moving the slider prunes again and updates the read-out
+    explorer.ratio.value = 0.25
+    assert len(explorer.results) == 2
+    latest = explorer.results[-1]
+    direct = widgets.prune_and_measure(model, scores["l1"], 0.25, example_input=EXAMPLE, loader=loader)
+    assert (latest["ratio"], latest["criterion"]) == (0.25, "l1")
+    for key in ("accuracy", "correct", "n", "macs", "params", "widths", "plan"):
+        assert latest[key] == direct[key], key
+    assert f"{direct['accuracy']:.1%}" in explorer.readout.value
+    assert explorer.readout.value == widgets.readout_text(latest, explorer.baseline)
+
+    # changing the criterion prunes with the other scores
+    explorer.criterion.value = "random"
+    assert len(explorer.results) == 3
+    latest = explorer.results[-1]
+    direct = widgets.prune_and_measure(model, scores["random"], 0.25, example_input=EXAMPLE, loader=loader)
+    assert latest["criterion"] == "random"
+    assert latest["plan"] == direct["plan"] and latest["accuracy"] == direct["accuracy"]
+    assert latest["plan"] != explorer.results[-2]["plan"]
+
+    # the model passed in was only copied
+    assert not model.training
+    for key, value in model.state_dict().items():
+        torch.testing.assert_close(value, before[key], atol=0, rtol=0)
+
+
+def test_readout_text_hand_case():
+    result = {"ratio": 0.25, "accuracy": 0.8125, "correct": 52, "n": 64, "macs": 2_500_000,
+              "params": 123456, "seconds": 0.5}
+    text = widgets.readout_text(result, {"macs": 10_000_000})
+    assert "<b>25% of filters removed</b>" in text
+    assert "<b>81.2%</b> (52/64 images)" in text
+    assert "MACs <b>2.50 M</b> (25% of baseline)" in text
+    assert "params 123,456" in text
