@@ -274,6 +274,13 @@ def load_cifar10(root: str | Path | None = None, *, download: bool = False) -> I
     return read_cifar10(root)
 
 
+def cifar10_loaders(root: str | Path | None = None, *, download: bool = False,
+                    batch_size: int = 128, fast: bool = False, seed: int = 0) -> Loaders:
+    """CIFAR-10 loaders (build models with ``in_channels=3``); see ``load_cifar10``."""
+    return make_loaders(load_cifar10(root, download=download), batch_size=batch_size, fast=fast,
+                        seed=seed)
+
+
 def load_dataset(name: str, **kwargs: object) -> ImageData:
     """Load an image dataset by name: "fashion_mnist" or "cifar10"."""
     if name == "fashion_mnist":

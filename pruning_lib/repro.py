@@ -46,6 +46,9 @@ def seed_everything(seed: int = 0) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
+set_seed = seed_everything   # the name the issues use; one function, one seeding place
+
+
 def fast_mode() -> bool:
     """Return True when ``PRUNING_FAST`` is set to a true value ("1", "true", "yes").
 

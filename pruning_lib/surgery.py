@@ -155,6 +155,7 @@ def apply_plan(model: nn.Module, plan: Plan, example_input: Tensor) -> nn.Module
     for name, idxs in units:
         tp_adapter.prune_out_channels(graph, modules[name], idxs)
     work.pruning_plan = copy.deepcopy(plan)
+    work.pruning_example_shape = list(example_input.shape)
     return work
 
 
@@ -171,7 +172,8 @@ def mask_plan(model: nn.Module, plan: Plan, example_input: Tensor) -> nn.Module:
     return work
 
 
-def save_pruned(model: nn.Module, plan: Plan, path: str | Path, example_input: Tensor) -> Path:
+def save_pruned(model: nn.Module, plan: Plan, path: str | Path,
+                example_input: Tensor | None = None) -> Path:
     """Save a pruned model as {architecture, plan, example input shape, state_dict} in one file.
 
     The file holds only tensors, strings, numbers, lists and dicts, so ``load_pruned`` reads it
@@ -181,16 +183,22 @@ def save_pruned(model: nn.Module, plan: Plan, path: str | Path, example_input: T
         model: The pruned model; it must come from ``models.build`` (it has ``arch_spec``).
         plan: The plan that produced it from the unpruned architecture.
         path: Output file (``.pt``).
-        example_input: The input used for ``apply_plan`` (its shape is stored).
+        example_input: The input used for ``apply_plan`` (only its shape is stored); default:
+            the shape ``apply_plan`` recorded on the model.
     """
     spec = getattr(model, "arch_spec", None)
     if spec is None:
         raise ValueError("model has no arch_spec: build it with models.build(...) or "
                          "models.load_pretrained(...) so that it can be rebuilt")
+    shape = list(example_input.shape) if example_input is not None else getattr(
+        model, "pruning_example_shape", None)
+    if shape is None:
+        raise ValueError("pass example_input: the model was not made by apply_plan, so the "
+                         "input shape for replaying the plan is unknown")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save({"format": FORMAT, "arch": spec, "plan": plan,
-                "example_shape": list(example_input.shape), "state_dict": model.state_dict()}, path)
+                "example_shape": shape, "state_dict": model.state_dict()}, path)
     return path
 
 

@@ -48,6 +48,8 @@ class TrainConfig:
         label_smoothing: Cross-entropy label smoothing.
         augment: Random shifts (±2 px) and horizontal flips of each batch.
         seed: Seeds the augmentation generator (the data order is seeded by the loader).
+        log_every: If > 0, also emit a running "train" record every ``log_every`` batches (its
+            "epoch" is fractional), so live plots move during an epoch.
     """
 
     epochs: int = 1
@@ -57,6 +59,7 @@ class TrainConfig:
     label_smoothing: float = 0.0
     augment: bool = False
     seed: int = 0
+    log_every: int = 0
 
 
 @torch.no_grad()
@@ -90,12 +93,17 @@ def evaluate(model: nn.Module, loader: Iterable[tuple[Tensor, Tensor]], *,
 
 def train_epoch(model: nn.Module, loader: DataLoader, optimizer: torch.optim.Optimizer,
                 scheduler: torch.optim.lr_scheduler.LRScheduler | None, *,
-                config: TrainConfig, generator: torch.Generator, desc: str = "train") -> Record:
-    """One pass over ``loader``; returns {"loss", "accuracy", "n"} measured on the fly."""
+                config: TrainConfig, generator: torch.Generator, desc: str = "train",
+                on_log: Callable[[float, Record], object] | None = None) -> Record:
+    """One pass over ``loader``; returns {"loss", "accuracy", "n"} measured on the fly.
+
+    Every ``config.log_every`` batches, ``on_log(fraction of the epoch done, running stats)``
+    is called.
+    """
     model.train()
     loss_sum, correct, n = 0.0, 0, 0
     bar = tqdm(loader, desc=desc, leave=False)
-    for x, y in bar:
+    for step, (x, y) in enumerate(bar, start=1):
         if config.augment:
             x = data.random_shift_flip(x, generator)
         logits = model(x)
@@ -109,6 +117,8 @@ def train_epoch(model: nn.Module, loader: DataLoader, optimizer: torch.optim.Opt
         correct += int((logits.argmax(1) == y).sum())
         n += len(y)
         bar.set_postfix(loss=f"{loss_sum / n:.3f}", acc=f"{correct / n:.3f}", refresh=False)
+        if on_log is not None and config.log_every > 0 and step % config.log_every == 0:
+            on_log(step / len(loader), {"loss": loss_sum / n, "accuracy": correct / n, "n": n})
     return {"loss": loss_sum / n, "accuracy": correct / n, "n": n}
 
 
@@ -134,18 +144,22 @@ def train(model: nn.Module, train_loader: DataLoader, eval_loader: DataLoader | 
     generator = torch.Generator().manual_seed(config.seed)
     history: list[Record] = []
     start = time.perf_counter()
+
+    def emit(record: Record) -> None:
+        record.update(lr=optimizer.param_groups[0]["lr"], seconds=round(time.perf_counter() - start, 2))
+        history.append(record)
+        for callback in callbacks:
+            callback(record)
+
     for epoch in tqdm(range(1, config.epochs + 1), desc="epochs", leave=False):
-        stats = train_epoch(model, train_loader, optimizer, scheduler, config=config,
-                            generator=generator, desc=f"epoch {epoch}")
-        records = [{"epoch": epoch, "split": "train", **stats}]
+        stats = train_epoch(
+            model, train_loader, optimizer, scheduler, config=config, generator=generator,
+            desc=f"epoch {epoch}",
+            on_log=lambda frac, s, e=epoch: emit({"epoch": e - 1 + frac, "split": "train", **s}))
+        if config.log_every <= 0 or len(train_loader) % config.log_every:
+            emit({"epoch": epoch, "split": "train", **stats})
         if eval_loader is not None:
-            records.append({"epoch": epoch, "split": "eval", **evaluate(model, eval_loader)})
-        for record in records:
-            record.update(lr=optimizer.param_groups[0]["lr"],
-                          seconds=round(time.perf_counter() - start, 2))
-            history.append(record)
-            for callback in callbacks:
-                callback(record)
+            emit({"epoch": epoch, "split": "eval", **evaluate(model, eval_loader)})
     model.eval()
     return history
 

@@ -124,3 +124,7 @@ def test_paths_point_into_the_repository():
     assert (repro.REPO_ROOT / "pyproject.toml").is_file()
     assert repro.PACKAGE_ROOT == Path(repro.__file__).resolve().parent
     assert repro.CHECKPOINT_DIR == repro.DATA_DIR / "checkpoints"
+
+
+def test_set_seed_is_seed_everything():
+    assert repro.set_seed is repro.seed_everything

@@ -401,3 +401,15 @@ def test_apply_plan_works_inside_no_grad(vgg):
     with torch.no_grad():
         pruned = surgery.apply_plan(vgg, plan, EXAMPLE)
     assert pruned.features.conv1.conv.out_channels == 15
+
+
+def test_save_pruned_defaults_to_the_shape_apply_plan_recorded(tmp_path):
+    r = pruned_and_masked("vgg16_slim", "uniform")
+    assert r["pruned"].pruning_example_shape == list(EXAMPLE.shape)
+    path = surgery.save_pruned(r["pruned"], r["plan"], tmp_path / "p.pt")
+    torch.testing.assert_close(surgery.load_pruned(path)(X), r["pruned"](X), atol=1e-6, rtol=0)
+
+
+def test_save_pruned_without_any_shape_is_a_value_error(tmp_path, vgg):
+    with pytest.raises(ValueError, match="example_input"):
+        surgery.save_pruned(vgg, {"removed": {}, "coupled": []}, tmp_path / "p.pt")

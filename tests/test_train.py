@@ -114,6 +114,20 @@ def test_train_records_and_callbacks(make_loaders):
         assert 0.0 < record["lr"] <= 0.05 and record["seconds"] >= 0.0
 
 
+@pytest.mark.parametrize(("log_every", "train_epochs"), [
+    (2, [0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0]),   # 8 batches per epoch: divides evenly
+    (3, [0.375, 0.75, 1.0, 1.375, 1.75, 2.0]),           # the epoch's end record is added
+])
+def test_log_every_emits_running_train_records(make_loaders, log_every, train_epochs):
+    train_loader, eval_loader = make_loaders()
+    assert len(train_loader) == 8                      # 250 images, batch 32
+    history = train.train(tiny_cnn(), train_loader, eval_loader,
+                          train.TrainConfig(epochs=2, log_every=log_every))
+    assert [r["epoch"] for r in history if r["split"] == "train"] == pytest.approx(train_epochs)
+    assert [r["epoch"] for r in history if r["split"] == "eval"] == [1, 2]
+    assert history[-2]["n"] == 250                     # the last train record covers the epoch
+
+
 def test_train_without_eval_loader_gives_train_records_only(make_loaders):
     train_loader, _ = make_loaders()
     history = train.train(tiny_cnn(), train_loader, None, train.TrainConfig(epochs=2))
