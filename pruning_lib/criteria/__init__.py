@@ -2,11 +2,14 @@
 
 The one convention: ``scores[i]`` is the importance of output filter ``i``; HIGHER = KEEP.
 
-* Passive criteria: ``f(weight) -> Tensor[n_filters]`` (``l1_norm``, ``l2_norm``, ``fpgm``,
-  ``random_scores``). ``score_model`` applies one to every prunable conv of a model.
-* Active criteria take a model and a data loader and return ``{layer_name: Tensor[n_filters]}``.
+* Passive criteria: ``f(weight) -> Tensor[n_filters]`` (``l1_norm``, ``l2_norm``, ``spectral_norm``,
+  ``fpgm``, ``operator_norm``, ``operator_norm_equivariant``, ``random_scores``). ``score_model``
+  applies one to every prunable conv of a model.
+* Active criteria take a model and a data loader and return ``{layer_name: Tensor[n_filters]}``
+  (``mean_activation``, ``apoz``, ``hrank``).
 
-Introduced in: notebooks/00_tour.ipynb (§The pipeline).
+Introduced in: notebooks/00_tour.ipynb (§The pipeline); the operator norm and the active criteria in
+notebooks/01_norms_and_operator_norm.ipynb (§The math).
 """
 
 from __future__ import annotations
@@ -15,7 +18,9 @@ from collections.abc import Callable
 
 from torch import Tensor, nn
 
-from pruning_lib.criteria.norms import fpgm, l1_norm, l2_norm, random_scores
+from pruning_lib.criteria.active import apoz, hrank, mean_activation
+from pruning_lib.criteria.norms import fpgm, l1_norm, l2_norm, random_scores, spectral_norm
+from pruning_lib.criteria.operator_norm import operator_norm, operator_norm_equivariant
 from pruning_lib.models import prunable_convs
 
 PassiveCriterion = Callable[[Tensor], Tensor]
@@ -24,9 +29,21 @@ PASSIVE_CRITERIA: dict[str, PassiveCriterion] = {
     "l2": l2_norm,
     "fpgm": fpgm,
     "random": random_scores,
+    "spectral": spectral_norm,
+    "operator_norm": operator_norm,
+    "operator_norm_eq": operator_norm_equivariant,
 }
 
-__all__ = ["PASSIVE_CRITERIA", "fpgm", "l1_norm", "l2_norm", "random_scores", "score_model"]
+ActiveCriterion = Callable[..., dict[str, Tensor]]   # (model, loader, *, n_images, layers) -> scores
+ACTIVE_CRITERIA: dict[str, ActiveCriterion] = {
+    "mean_activation": mean_activation,
+    "apoz": apoz,
+    "hrank": hrank,
+}
+
+__all__ = ["ACTIVE_CRITERIA", "PASSIVE_CRITERIA", "apoz", "fpgm", "hrank", "l1_norm", "l2_norm",
+           "mean_activation", "operator_norm", "operator_norm_equivariant", "random_scores",
+           "score_model", "spectral_norm"]
 
 
 def score_model(model: nn.Module, criterion: PassiveCriterion,

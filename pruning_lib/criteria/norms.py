@@ -1,4 +1,4 @@
-"""Passive (weight-only) filter criteria: ℓ1, ℓ2, FPGM and random scores.
+"""Passive (weight-only) filter criteria: ℓ1, ℓ2, spectral norm, FPGM and random scores.
 
 Convention shared by every criterion in ``pruning_lib.criteria``: ``scores[i]`` is the importance of
 output filter ``i`` and HIGHER = KEEP. Scores have shape (n_filters,), float32.
@@ -34,9 +34,31 @@ def as_filter_matrix(weight: Tensor) -> Tensor:
                          f"got {weight.ndim}-D shape {tuple(weight.shape)}")
     if weight.shape[0] == 0 or weight[0].numel() == 0:
         raise ValueError(f"weight of shape {tuple(weight.shape)} has no filters or empty filters")
-    if not torch.isfinite(weight).all():
+    # Fast path: a NaN/inf entry always makes the sum non-finite; the full check runs only then
+    # (it is most of the cost of l1_norm otherwise, and a finite sum can still overflow).
+    if not bool(torch.isfinite(weight.sum())) and not bool(torch.isfinite(weight).all()):
         raise ValueError("weight contains NaN or inf entries")
     return weight.detach().float().flatten(1)  # (n, c*kh*kw)
+
+
+def as_filter_slices(weight: Tensor) -> Tensor:
+    """Check a weight tensor like ``as_filter_matrix`` and view each filter as a (c, d) matrix.
+
+    Row ``j`` of filter ``i`` is its input-channel slice ``W[i, j]`` flattened to ``d = kh·kw``
+    entries (``d = k`` for Conv1d, ``d = 1`` for Linear).
+
+    Args:
+        weight: Conv weight (n, c, kh, kw), Conv1d weight (n, c, k) or Linear weight (n, c).
+
+    Returns:
+        Detached float32 tensor of shape (n, c, d).
+
+    Raises:
+        TypeError: if ``weight`` is not a tensor.
+        ValueError: as ``as_filter_matrix``.
+    """
+    F = as_filter_matrix(weight)                           # (n, c*d)
+    return F.reshape(weight.shape[0], weight.shape[1], -1)  # (n, c, d)
 
 
 def l1_norm(weight: Tensor) -> Tensor:
@@ -70,6 +92,32 @@ def l2_norm(weight: Tensor) -> Tensor:
         tensor([5., 1.])
     """
     return torch.linalg.vector_norm(as_filter_matrix(weight), dim=1)
+
+
+def spectral_norm(weight: Tensor) -> Tensor:
+    """Textbook operator (spectral) norm of each filter: score_i = σ_max(W_i), W_i ∈ R^{c × kh·kw}.
+
+    Filter ``i`` is viewed as a matrix with one row per input channel; its score is the largest
+    singular value, i.e. the most the filter can stretch a unit vector of kernel positions. A Linear
+    weight's rows are (c, 1) matrices, so there the score equals the ℓ2 norm.
+    This is **not** the Singh & Plumbley "operator norm" score; see
+    ``pruning_lib.criteria.operator_norm.operator_norm``.
+
+    Args:
+        weight: (n, c, kh, kw) conv weight (or (n, c) / (n, c, k)).
+
+    Returns:
+        Scores, shape (n,).
+
+    Introduced in: notebooks/01_norms_and_operator_norm.ipynb (§The math).
+
+    Example:
+        >>> w = torch.tensor([[[[3.0, 0.0]], [[0.0, 4.0]]], [[[1.0, 1.0]], [[1.0, 1.0]]]])  # (2, 2, 1, 2)
+        >>> spectral_norm(w).round(decimals=4)   # diag(3, 4) → 4; the all-ones 2×2 matrix → 2
+        tensor([4., 2.])
+    """
+    W = as_filter_slices(weight)                  # (n, c, d)
+    return torch.linalg.matrix_norm(W, ord=2)     # (n,)
 
 
 def fpgm(weight: Tensor) -> Tensor:

@@ -1,4 +1,4 @@
-"""Passive criteria (ℓ1, ℓ2, FPGM, random) and ``score_model``: hand cases, a loop reference,
+"""Passive criteria (ℓ1, ℓ2, spectral norm, FPGM, random) and ``score_model``: hand cases, a loop reference,
 invariants (permutation equivariance, positive scaling) and bad inputs."""
 
 from __future__ import annotations
@@ -14,9 +14,10 @@ from torch import Tensor, nn
 
 from pruning_lib import models
 from pruning_lib.criteria import PASSIVE_CRITERIA, score_model
-from pruning_lib.criteria.norms import fpgm, l1_norm, l2_norm, random_scores
+from pruning_lib.criteria.norms import fpgm, l1_norm, l2_norm, random_scores, spectral_norm
+from pruning_lib.criteria.operator_norm import operator_norm, operator_norm_equivariant
 
-NORM_CRITERIA = {"l1": l1_norm, "l2": l2_norm, "fpgm": fpgm}
+NORM_CRITERIA = {"l1": l1_norm, "l2": l2_norm, "fpgm": fpgm, "spectral": spectral_norm}
 
 
 def hand_weight() -> Tensor:
@@ -39,7 +40,13 @@ def ref_fpgm(w: Tensor) -> Tensor:
     return torch.tensor([sum(float(torch.sqrt(((a - b) ** 2).sum())) for b in rows) for a in rows])
 
 
-REFERENCES = {"l1": ref_l1, "l2": ref_l2, "fpgm": ref_fpgm}
+def ref_spectral(w: Tensor) -> Tensor:
+    """Largest singular value of each filter as a (c, kh·kw) matrix, one svdvals call per filter."""
+    return torch.stack([torch.linalg.svdvals(w[i].double().reshape(w.shape[1], -1))[0]
+                        for i in range(len(w))])
+
+
+REFERENCES = {"l1": ref_l1, "l2": ref_l2, "fpgm": ref_fpgm, "spectral": ref_spectral}
 
 
 # --- hand-computed cases ---------------------------------------------------------------------------
@@ -68,28 +75,54 @@ def test_fpgm_docstring_case_and_middle_filter_scores_lowest():
     assert int(scores.argmin()) == 1
 
 
+def test_spectral_norm_hand_computed():
+    # filter 0 is diag(3, 4) as a (c=2, d=2) matrix → 4; filter 1 is the all-ones 2×2 matrix → 2;
+    # filter 2 is rank-1 ((1, 2) ⊗ (3, 4)) → ‖(1, 2)‖·‖(3, 4)‖ = 5·sqrt(5)
+    w = torch.tensor([[[3.0, 0.0], [0.0, 4.0]], [[1.0, 1.0], [1.0, 1.0]], [[3.0, 4.0], [6.0, 8.0]]])
+    torch.testing.assert_close(spectral_norm(w[:, :, None, :]), torch.tensor([4.0, 2.0, 5 * math.sqrt(5)]))
+    torch.testing.assert_close(spectral_norm(w), spectral_norm(w[:, :, :, None]))   # (n, c, k) layout
+
+
+def test_spectral_norm_of_a_linear_weight_is_the_row_l2_norm():
+    w = torch.randn(5, 7, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(spectral_norm(w), l2_norm(w))
+
+
+@settings(max_examples=30)
+@given(spec=st.tuples(st.integers(1, 8), st.integers(1, 4), st.integers(1, 3), st.integers(0, 2**31 - 1)))
+def test_spectral_norm_is_at_most_l2_with_equality_for_rank1_filters(spec):
+    n, c, k, seed = spec
+    g = torch.Generator().manual_seed(seed)
+    w = torch.randn(n, c, k, k, generator=g)
+    assert bool((spectral_norm(w) <= l2_norm(w) * (1 + 1e-5)).all())
+    rank1 = torch.randn(n, c, 1, 1, generator=g) * torch.randn(n, 1, k, k, generator=g)
+    torch.testing.assert_close(spectral_norm(rank1), l2_norm(rank1), atol=1e-5, rtol=1e-4)
+
+
 def test_criteria_return_float32_vector_of_n_filters():
     w = hand_weight().to(torch.float64)
-    for fn in (l1_norm, l2_norm, fpgm, random_scores):
+    for fn in (l1_norm, l2_norm, spectral_norm, fpgm, random_scores):
         s = fn(w)
         assert s.shape == (3,)
         assert s.dtype == torch.float32
 
 
 def test_passive_criteria_registry_maps_names_to_functions():
-    assert PASSIVE_CRITERIA == {"l1": l1_norm, "l2": l2_norm, "fpgm": fpgm, "random": random_scores}
+    assert PASSIVE_CRITERIA == {"l1": l1_norm, "l2": l2_norm, "fpgm": fpgm, "random": random_scores,
+                                "spectral": spectral_norm, "operator_norm": operator_norm,
+                                "operator_norm_eq": operator_norm_equivariant}
 
 
 # --- reference implementation on random weights ----------------------------------------------------
 
 @pytest.mark.parametrize("shape", [(5, 7), (6, 3, 4), (4, 3, 3, 3), (1, 2, 3, 3)])
-@pytest.mark.parametrize("name", ["l1", "l2", "fpgm"])
+@pytest.mark.parametrize("name", list(NORM_CRITERIA))
 def test_matches_loop_reference(name, shape):
     w = torch.randn(shape, generator=torch.Generator().manual_seed(sum(shape)))
     torch.testing.assert_close(NORM_CRITERIA[name](w), REFERENCES[name](w).float(), atol=1e-4, rtol=1e-5)
 
 
-@pytest.mark.parametrize("name", ["l1", "l2", "fpgm"])
+@pytest.mark.parametrize("name", list(NORM_CRITERIA))
 def test_shared_tiny_conv_fixture_matches_reference_and_permutes(name, tiny_conv):
     score = NORM_CRITERIA[name]
     w = tiny_conv.weight
@@ -101,7 +134,7 @@ def test_shared_tiny_conv_fixture_matches_reference_and_permutes(name, tiny_conv
 def test_criteria_do_not_modify_the_weight():
     w = torch.randn(4, 3, 3, 3, generator=torch.Generator().manual_seed(1))
     before = w.clone()
-    for fn in (l1_norm, l2_norm, fpgm, random_scores):
+    for fn in (l1_norm, l2_norm, spectral_norm, fpgm, random_scores):
         fn(w)
     torch.testing.assert_close(w, before, atol=0, rtol=0)
 
@@ -116,7 +149,7 @@ def draw_weight(spec: tuple[int, int, int, int]) -> Tensor:
     return torch.randn(n, c, k, k, generator=torch.Generator().manual_seed(seed))
 
 
-@pytest.mark.parametrize("name", ["l1", "l2", "fpgm"])
+@pytest.mark.parametrize("name", list(NORM_CRITERIA))
 @settings(max_examples=30)
 @given(spec=weights, perm_seed=st.integers(0, 2**31 - 1))
 def test_permutation_equivariance(name, spec, perm_seed):
@@ -126,7 +159,7 @@ def test_permutation_equivariance(name, spec, perm_seed):
     torch.testing.assert_close(score(w[perm]), score(w)[perm], atol=1e-4, rtol=1e-5)
 
 
-@pytest.mark.parametrize("name", ["l1", "l2", "fpgm"])
+@pytest.mark.parametrize("name", list(NORM_CRITERIA))
 @settings(max_examples=30)
 @given(spec=weights, a=st.floats(0.01, 100.0))
 def test_positive_scaling_is_linear_and_keeps_the_ranking(name, spec, a):
@@ -168,7 +201,7 @@ def test_random_scores_ignore_weight_values():
 
 # --- bad inputs ----------------------------------------------------------------------------------------
 
-ALL_CRITERIA = [l1_norm, l2_norm, fpgm, random_scores]
+ALL_CRITERIA = [l1_norm, l2_norm, spectral_norm, fpgm, random_scores]
 
 
 @pytest.mark.parametrize("fn", ALL_CRITERIA)

@@ -1,0 +1,149 @@
+"""Record per-channel activation statistics of a model's convs through temporary forward hooks.
+
+The model is run in eval mode under ``torch.no_grad``; its mode is restored and every hook removed
+afterwards, even on error, so nothing about the model changes. Activations are never stored: each
+hook reduces its batch to per-image, per-channel numbers at once, and only their running sum is kept.
+
+Where a conv's filters are observed (``activation_site``): for the zoo's ``ConvBNReLU`` units
+(``<unit>.conv``, ``<unit>.bn``, ``<unit>.relu``) the output of ``<unit>.relu``, or of ``<unit>.bn``
+when the unit has no ReLU (ResNet's ``conv2`` before the residual add, projection shortcuts).
+Elsewhere (e.g. torchvision models): the next sibling module if it is a BatchNorm or a ReLU, else the
+conv's own output.
+
+Introduced in: notebooks/01_norms_and_operator_norm.ipynb (§The math).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+
+import torch
+from torch import Tensor, nn
+
+from pruning_lib.models import ConvBNReLU
+
+Statistic = Callable[[Tensor], Tensor]   # activations (B, C, H, W) -> per-image values (B, C)
+
+
+def channel_mean(act: Tensor) -> Tensor:
+    """Mean over spatial positions: (B, C, H, W) → (B, C)."""
+    return act.mean(dim=(2, 3))
+
+
+def _join(parent: str, child: str) -> str:
+    return f"{parent}.{child}" if parent else child
+
+
+def activation_site(model: nn.Module, conv_name: str) -> str:
+    """Name of the module whose output stands for the activations of ``conv_name``'s filters.
+
+    Args:
+        model: The model that holds the conv.
+        conv_name: A conv's qualified name, e.g. ``"features.conv3.conv"``.
+
+    Returns:
+        ``<unit>.relu`` (or ``<unit>.bn`` without a ReLU) inside a ``ConvBNReLU`` unit; otherwise the
+        conv's next sibling if it is a BatchNorm2d or ReLU; otherwise ``conv_name`` itself.
+
+    Raises:
+        KeyError: if ``conv_name`` is not a module of ``model``.
+    """
+    modules = dict(model.named_modules())
+    if conv_name not in modules:
+        raise KeyError(f"{conv_name!r} is not a module of this model")
+    parent_name, _, leaf = conv_name.rpartition(".")
+    parent = modules[parent_name]
+    children = dict(parent.named_children())
+    if isinstance(parent, ConvBNReLU):
+        return _join(parent_name, "relu" if "relu" in children else "bn")
+    names = list(children)
+    after = names[names.index(leaf) + 1:]
+    if after and isinstance(children[after[0]], nn.BatchNorm2d | nn.ReLU):
+        return _join(parent_name, after[0])
+    return conv_name
+
+
+def iter_images(loader: Iterable, n_images: int) -> Iterator[Tensor]:
+    """Inputs ``x`` of a loader's ``(x, y)`` batches, the last one cut so that at most ``n_images`` pass.
+
+    No batch is drawn after the ``n_images``-th image, so a loader wrapper can count what was used.
+    """
+    left = n_images
+    for batch in loader:
+        x = batch[0][:left]                                   # (b, C, H, W), b <= left
+        yield x
+        left -= len(x)
+        if left <= 0:
+            return
+
+
+def _accumulating_hook(sums: dict[str, Tensor], counts: dict[str, int], name: str,
+                       statistic: Statistic) -> Callable:
+    """A forward hook that adds statistic(output).sum over the batch to ``sums[name]``."""
+    def hook(module: nn.Module, inputs: tuple, output: Tensor) -> None:
+        values = statistic(output.detach()).double()          # (B, C)
+        sums[name] = values.sum(dim=0) + sums.get(name, 0.0)  # (C,)
+        counts[name] += values.shape[0]
+    return hook
+
+
+def _run(model: nn.Module, loader: Iterable, n_images: int) -> int:
+    """Forward the first ``n_images`` images of ``loader``; return how many were seen."""
+    device = next(model.parameters()).device
+    seen = 0
+    for x in iter_images(loader, n_images):
+        model(x.to(device))
+        seen += len(x)
+    return seen
+
+
+@torch.no_grad()
+def record_activations(model: nn.Module, loader: Iterable, layers: list[str], *,
+                       n_images: int = 256, statistic: Statistic = channel_mean) -> dict[str, Tensor]:
+    """Average of a per-image, per-channel statistic of each conv's activations over ``n_images``.
+
+    result[layer][k] = (1/N) Σ_images statistic(activation at ``activation_site(model, layer)``)[k].
+
+    Args:
+        model: Not modified: evaluated in eval mode (restored after), hooks removed afterwards.
+        loader: Yields ``(x, y)`` batches, x of shape (B, C_in, H, W); ``y`` is ignored.
+        layers: Conv names, e.g. ``models.prunable_convs(model)``.
+        n_images: Use the first ``n_images`` images (fewer if the loader runs out first).
+        statistic: Maps a site's output (B, C, H, W) to (B, C); default: the spatial mean.
+
+    Returns:
+        ``{layer: (C,) float32}`` in the order of ``layers``.
+
+    Raises:
+        ValueError: ``n_images < 1``, an empty loader, or a site that did not run exactly once per image
+            (not on the forward path, or a module shared by several layers).
+    """
+    if n_images < 1:
+        raise ValueError(f"n_images must be at least 1, got {n_images}")
+    sites = {name: activation_site(model, name) for name in layers}
+    modules = dict(model.named_modules())
+    sums: dict[str, Tensor] = {}
+    counts = dict.fromkeys(layers, 0)
+    handles = [modules[site].register_forward_hook(_accumulating_hook(sums, counts, name, statistic))
+               for name, site in sites.items()]
+    was_training = model.training
+    model.eval()
+    try:
+        seen = _run(model, loader, n_images)
+    finally:
+        for handle in handles:
+            handle.remove()
+        model.train(was_training)
+    _check_counts(counts, seen, sites)
+    return {name: (sums[name] / seen).float() for name in layers}
+
+
+def _check_counts(counts: dict[str, int], seen: int, sites: dict[str, str]) -> None:
+    """Raise if the loader was empty or a site did not run exactly once per image."""
+    if seen == 0:
+        raise ValueError("the loader yielded no images")
+    wrong = {name: counts[name] for name in counts if counts[name] != seen}
+    if wrong:
+        detail = ", ".join(f"{sites[n]} (for {n}): {c}" for n, c in wrong.items())
+        raise ValueError(f"expected each activation site to see {seen} images, got {detail}; a site "
+                         "must run exactly once per forward pass")
