@@ -1,0 +1,300 @@
+"""Similarity-based passive filter pruning (Singh & Plumbley) and its Nyström version.
+
+Interspeech 2022 (arXiv:2203.15751): each filter becomes a unit vector ``r_i`` (its rank-1
+"representative"), ``D_ij = 1 − ⟨r_i, r_j⟩`` is the cosine distance, and a greedy pass over nearest
+neighbours removes one filter of every very similar pair. ICASSP 2023 (arXiv:2210.17416): the
+similarity matrix ``S = R Rᵀ`` is approximated from m landmark columns, ``S̃ = C W_k⁺ Cᵀ``
+(``criteria.nystrom``). The method decides how many filters stay: no prune ratio, keep-sets, not scores.
+
+Decisions (see ``pruning_methods.md`` §4):
+
+* Orientation: ``r_i = sign(v_1[0])·u_1`` (authors' code); if |v_1[0]| ≤ 1e-9 (the authors get NaN
+  when it is 0) the first channel with a clearly non-zero coefficient sets the sign.
+* Precision: float64, as the authors' numpy; D is symmetrised so mutual neighbours tie exactly.
+* Rounding: ``greedy_pair_keep`` rounds D to 5 decimals (ICASSP code); ``decimals=None``: none.
+* Ties: nn(i) is the lowest index among equal distances; filters are visited by a stable sort of
+  δ (lower index first). The authors' numpy ``argsort`` is unstable: on ties, lists can differ.
+
+Introduced in: notebooks/02_similarity_and_nystrom.ipynb (§The math).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from pruning_lib import models
+from pruning_lib.criteria.norms import as_filter_matrix, as_filter_slices
+from pruning_lib.criteria.nystrom import choose_landmarks, nystrom_approximation
+from pruning_lib.selection import Plan
+
+_ORIENT_TOL = 1e-9   # |v_1[j]| below this does not decide the sign (round-off of a zero channel)
+
+
+def _check_nonzero(norms: Tensor) -> None:
+    zero = (norms == 0).nonzero().flatten().tolist()
+    if zero:
+        raise ValueError(f"filters {zero} are all zero: their representative is undefined; remove them")
+
+
+def filter_representatives(weight: Tensor) -> Tensor:
+    """Unit rank-1 representative of each filter: r_i = sign(v_1[0])·u_1 of M_i = U Σ Vᵀ.
+
+    ``M_i = W[i].reshape(c, d)ᵀ`` (rows: the d = kh·kw spatial positions, columns: channels).
+    ``u_1`` is the filter's dominant spatial pattern; the sign of channel 0's coefficient in ``v_1``
+    orients it (the next channel if that coefficient is ≈ 0). One batched SVD for all filters.
+
+    Args:
+        weight: Conv weight (n, c, kh, kw) (or (n, c, k) / (n, c)).
+
+    Returns:
+        Representatives, shape (n, kh·kw), float64, unit rows.
+
+    Raises:
+        TypeError, ValueError: as ``norms.as_filter_matrix``; ValueError for an all-zero filter.
+
+    Introduced in: notebooks/02_similarity_and_nystrom.ipynb (§The math).
+
+    Example:
+        >>> filter_representatives(torch.tensor([[[[3.0, 4.0]]], [[[0.0, -2.0]]]]))  # c = 1
+        tensor([[ 0.6000,  0.8000],
+                [ 0.0000, -1.0000]], dtype=torch.float64)
+    """
+    M = as_filter_slices(weight).double().transpose(1, 2)     # (n, d, c)
+    U, S, Vh = torch.linalg.svd(M, full_matrices=False)       # (n, d, r), (n, r), (n, r, c)
+    _check_nonzero(S[:, 0])
+    v1 = Vh[:, 0, :]                                          # (n, c) dominant channel profile
+    first = (v1.abs() > _ORIENT_TOL).int().argmax(dim=1)      # channel 0 unless its coefficient ≈ 0
+    return torch.sign(v1.gather(1, first[:, None])) * U[:, :, 0]   # (n, 1) * (n, d)
+
+
+def whole_filter_representatives(weight: Tensor) -> Tensor:
+    """The whole filter as a unit vector: r_i = vec(W[i]) / ‖W[i]‖ (no rank-1 step, no orientation).
+
+    Args:
+        weight: Conv weight (n, c, kh, kw) (or (n, c, k) / (n, c)).
+
+    Returns:
+        Representatives, shape (n, c·kh·kw), float64, unit rows (errors as ``filter_representatives``).
+
+    Introduced in: notebooks/02_similarity_and_nystrom.ipynb (§The math).
+    """
+    F = as_filter_matrix(weight).double()                     # (n, c*kh*kw)
+    norms = torch.linalg.vector_norm(F, dim=1)                # (n,)
+    _check_nonzero(norms)
+    return F / norms[:, None]
+
+
+def _check_reps(reps: Tensor) -> Tensor:
+    if not isinstance(reps, Tensor) or reps.ndim != 2 or reps.shape[0] == 0:
+        raise ValueError(f"representatives must be a non-empty (n, d) tensor, got "
+                         f"{getattr(reps, 'shape', type(reps).__name__)}")
+    norms = torch.linalg.vector_norm(reps.double(), dim=1)   # (n,); 25× faster than isfinite(reps)
+    if not torch.isfinite(norms).all():                      # a NaN/inf entry makes its row's norm so
+        raise ValueError("representatives contain NaN or inf entries")
+    if not bool(((norms - 1).abs() <= 1e-6).all()):
+        raise ValueError("representatives must be unit vectors: use (whole_)filter_representatives")
+    return reps.double()
+
+
+def cosine_distances(reps: Tensor) -> Tensor:
+    """Cosine-distance matrix D = 1 − R Rᵀ of unit representatives, one matrix product.
+
+    Args:
+        reps: Unit representatives R, shape (n, d).
+
+    Returns:
+        D, shape (n, n), float64: symmetric, zero diagonal, entries clamped to [0, 2].
+
+    Introduced in: notebooks/02_similarity_and_nystrom.ipynb (§The math).
+    """
+    R = _check_reps(reps)
+    D = (1.0 - R @ R.T).clamp(0.0, 2.0)    # (n, n)
+    D = (D + D.T) / 2                      # bit-exact symmetry: D_ij == D_ji for the tie rule
+    return D.fill_diagonal_(0.0)
+
+
+def cosine_distances_looped(reps: Tensor) -> Tensor:
+    """Reference, deliberately slow (tests and timing only): 1 − ⟨a, b⟩/(‖a‖‖b‖), pair by pair.
+
+    Args:
+        reps: Unit representatives, shape (n, d).
+
+    Returns:
+        D, shape (n, n), float64 (no clamping, no symmetrisation).
+
+    Introduced in: notebooks/02_similarity_and_nystrom.ipynb (§In code).
+    """
+    R = _check_reps(reps)
+    norm = torch.linalg.vector_norm
+    rows = [[float(1.0 - torch.dot(a, b) / (norm(a) * norm(b))) for b in R] for a in R]   # n² cosines
+    return torch.tensor(rows, dtype=torch.float64)
+
+
+def nearest_neighbours(distances: Tensor) -> tuple[Tensor, Tensor]:
+    """Nearest other filter nn(i) = argmin_{j≠i} D_ij and its distance δ_i = D_{i,nn(i)}.
+
+    The diagonal is excluded explicitly; among equal distances the lowest index j wins.
+
+    Args:
+        distances: D, shape (n, n), n ≥ 2.
+
+    Returns:
+        (nn, δ): indices, shape (n,), int64, and distances, shape (n,).
+
+    Raises:
+        ValueError: for a non-square or non-finite matrix, or fewer than 2 filters.
+
+    Introduced in: notebooks/02_similarity_and_nystrom.ipynb (§The math).
+    """
+    if not isinstance(distances, Tensor) or distances.ndim != 2 or len(distances) != distances.shape[1]:
+        raise ValueError(f"expected a square (n, n) distance matrix, got "
+                         f"{getattr(distances, 'shape', type(distances).__name__)}")
+    if len(distances) < 2:
+        raise ValueError(f"similarity pruning needs at least 2 filters, got {len(distances)}")
+    if not torch.isfinite(distances).all():
+        raise ValueError("distance matrix contains NaN or inf")
+    D = distances.clone().fill_diagonal_(float("inf"))    # (n, n), never pick i itself
+    nn_idx = D.argmin(dim=1)                              # first (lowest) index among ties
+    return nn_idx, D.gather(1, nn_idx[:, None])[:, 0]
+
+
+def greedy_pair_keep(distances: Tensor, *, decimals: int | None = 5) -> Tensor:
+    """Greedy pair elimination: visit filters by ascending δ; keep i unless removed, remove nn(i).
+
+    A filter that is already kept and later becomes someone's nearest neighbour stays kept (as in
+    the authors' code). The first visited filter is always kept and its neighbour always removed.
+
+    Args:
+        distances: D (or D̃), shape (n, n), n ≥ 2.
+        decimals: Round D to this many decimals first (authors' ICASSP code: 5); None: no rounding.
+
+    Returns:
+        Kept filter indices, sorted, int64, shape (n_kept,).
+
+    Introduced in: notebooks/02_similarity_and_nystrom.ipynb (§The math).
+
+    Example:
+        >>> r = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.6, 0.8]], dtype=torch.float64)
+        >>> greedy_pair_keep(cosine_distances(r))   # δ = .4, .2, .2: visit 1 (keep, drop 2), 2, 0
+        tensor([0, 1])
+    """
+    D = distances if decimals is None else torch.round(distances, decimals=decimals)
+    nn_idx, delta = nearest_neighbours(D)
+    order = torch.sort(delta, stable=True).indices         # ascending δ; ties: lower index first
+    neighbour = nn_idx.tolist()
+    removed, keep = [False] * len(D), []
+    for i in order.tolist():
+        if not removed[i]:
+            keep.append(i)
+            removed[neighbour[i]] = True
+    return torch.tensor(sorted(keep), dtype=torch.long)
+
+
+def nystrom_distances(reps: Tensor, landmarks: Tensor, *, k: int | None = None) -> Tensor:
+    """D̃ = 1 − S̃ with S̃ = C · pinv(W_k) · Cᵀ (``nystrom.nystrom_approximation``), m landmarks.
+
+    Not clamped, diagonal as computed (greedy ignores it): ``approximation_error(D, D̃)`` is δ.
+
+    Args:
+        reps: Unit representatives R, shape (n, d).
+        landmarks: Distinct landmark indices, shape (m,) (``nystrom.choose_landmarks``).
+        k: Rank of W_k, 1 ≤ k ≤ m; default m.
+
+    Returns:
+        D̃, shape (n, n), float64, symmetric.
+
+    Introduced in: notebooks/02_similarity_and_nystrom.ipynb (§The math).
+    """
+    return 1.0 - nystrom_approximation(_check_reps(reps), landmarks, k=k)
+
+
+@dataclass(frozen=True)
+class NystromConfig:
+    """Nyström options (ICASSP 2023): m landmarks per layer (default min(n, kh·kw), the smallest m
+    that is generically exact), rank k ≤ m of W_k (default m), and a generator (None: the first m
+    filters, as the authors; else m random filters per layer, drawn in forward order)."""
+
+    m: int | None = None
+    k: int | None = None
+    generator: torch.Generator | None = None
+
+
+def similarity_keep(weight: Tensor, *, nystrom: NystromConfig | None = None,
+                    decimals: int | None = 5) -> Tensor:
+    """Filters of one conv that survive similarity pruning (exact D, or Nyström D̃).
+
+    Args:
+        weight: Conv weight (n, c, kh, kw), n ≥ 2.
+        nystrom: None: exact distances (Interspeech 2022); a config: Nyström (ICASSP 2023).
+        decimals: Rounding of D before the greedy step (see ``greedy_pair_keep``).
+
+    Returns:
+        Kept filter indices, sorted, int64, shape (n_kept,).
+
+    Introduced in: notebooks/02_similarity_and_nystrom.ipynb (§In code).
+    """
+    R = filter_representatives(weight)                     # (n, kh*kw)
+    if nystrom is None:
+        return greedy_pair_keep(cosine_distances(R), decimals=decimals)
+    m = min(R.shape) if nystrom.m is None else nystrom.m      # default min(n, d)
+    L = choose_landmarks(len(R), m, generator=nystrom.generator)
+    return greedy_pair_keep(nystrom_distances(R, L, k=nystrom.k), decimals=decimals)
+
+
+def _plan_layers(model: nn.Module, layers: Sequence[str] | None, coupled: set[str]) -> list[str]:
+    convs = models.prunable_convs(model)
+    modules = dict(model.named_modules())
+    if layers is None:   # default: uncoupled convs with more than one spatial position
+        return [n for n in convs if n not in coupled and modules[n].weight[0, 0].numel() > 1]
+    unknown = [n for n in layers if n not in convs]
+    if unknown:
+        raise KeyError(f"not prunable convs of this model: {unknown}; available: {convs}")
+    tied = [n for n in layers if n in coupled]
+    if tied:
+        raise ValueError(f"{tied} are coupled with other layers (residual add): similarity pruning "
+                         "picks one keep-set per layer, so it cannot plan a coupled group")
+    return list(layers)
+
+
+def similarity_plan(model: nn.Module, *, layers: Sequence[str] | None = None,
+                    nystrom: NystromConfig | None = None, groups: Sequence[Sequence[str]] = (),
+                    decimals: int | None = 5) -> Plan:
+    """A plan that removes, in each layer, the filters that greedy pair elimination drops.
+
+    Coupled layers (members of a multi-member group of ``groups``, e.g. a ResNet stage's residual
+    convs) are never planned: the method picks one keep-set per layer from its own filters and the
+    papers prune plain CNNs only, so there is no faithful way to merge keep-sets. They are skipped
+    by default and refused when named in ``layers``; without ``groups``, ``surgery.apply_plan``
+    refuses a plan that splits a coupled group. 1×1 convs are skipped by default (d = 1: r_i = ±1).
+
+    Args:
+        model: Not modified.
+        layers: Conv names to prune; default every prunable, uncoupled conv with kh·kw > 1.
+        nystrom: None: exact distances; a ``NystromConfig``: the Nyström approximation.
+        groups: Coupled conv names, from ``surgery.coupled_groups(model, example_input)``.
+        decimals: Rounding of D before the greedy step.
+
+    Returns:
+        ``{"removed": {layer: sorted removed indices}, "coupled": []}``, for ``surgery.apply_plan``.
+
+    Raises:
+        KeyError: unknown layer. ValueError: a coupled layer requested, or a layer's error, named
+            (m > n, one filter, NaN weights, an all-zero filter).
+
+    Introduced in: notebooks/02_similarity_and_nystrom.ipynb (§Experiment).
+    """
+    coupled = {name for g in groups if len(g) > 1 for name in g}
+    modules = dict(model.named_modules())
+    removed = {}
+    for name in _plan_layers(model, layers, coupled):
+        weight = modules[name].weight.detach()
+        try:
+            keep = set(similarity_keep(weight, nystrom=nystrom, decimals=decimals).tolist())
+        except ValueError as err:
+            raise ValueError(f"{name}: {err}") from err
+        removed[name] = [i for i in range(weight.shape[0]) if i not in keep]
+    return {"removed": removed, "coupled": []}
