@@ -364,6 +364,26 @@ def fashion_mnist_loaders(*, batch_size: int = 128, fast: bool = False, seed: in
     return make_loaders(load_fashion_mnist(source), batch_size=batch_size, fast=fast, seed=seed)
 
 
+def synthetic_loader(n_images: int, shape: tuple[int, int, int], *, batch_size: int = 32,
+                     num_classes: int = 10, seed: int = 0) -> DataLoader:
+    """Random N(0, 1) images with random labels: for timing, never for accuracy.
+
+    Args:
+        n_images: Number of images.
+        shape: (C, H, W) of one image.
+        batch_size: Batch size.
+        num_classes: Labels are drawn from range(num_classes).
+        seed: Seeds the draw.
+
+    Returns:
+        A loader of (x (B, C, H, W) float32, y (B,) int64) batches.
+    """
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n_images, *shape, generator=g)
+    y = torch.randint(0, num_classes, (n_images,), generator=g)
+    return DataLoader(TensorDataset(x, y), batch_size=batch_size)
+
+
 def random_shift_flip(x: Tensor, generator: torch.Generator, *, pad: int = 2) -> Tensor:
     """Batch augmentation: random translation by up to ``pad`` pixels and random horizontal flip.
 

@@ -1,0 +1,147 @@
+"""Experiments the lessons run: ratio sweeps (prune → evaluate → fine-tune → evaluate) and
+agreement between criteria.
+
+Every function returns plain records (dicts) that pandas and seaborn read directly; nothing here
+plots or prints.
+
+Introduced in: notebooks/01_norms_and_operator_norm.ipynb (§Experiment).
+"""
+
+from __future__ import annotations
+
+import itertools
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+
+from pruning_lib import metrics, selection, surgery, train
+
+
+@dataclass(frozen=True)
+class SweepSetup:
+    """What a ratio sweep needs besides the model and the scores.
+
+    Attributes:
+        example_input: (1, C, H, W) for tracing and MAC counting.
+        test_loader: Where accuracy is measured (its size is reported as ``n``).
+        groups: Coupled conv groups (``surgery.coupled_groups``).
+        train_loader: Fine-tuning data; None = no fine-tuning.
+        finetune: Fine-tuning recipe; None = no fine-tuning.
+        plan_fn: ``selection.plan_uniform`` (default) or ``selection.plan_global``.
+    """
+
+    example_input: Tensor
+    test_loader: DataLoader
+    groups: Sequence[Sequence[str]] = ()
+    train_loader: DataLoader | None = None
+    finetune: train.TrainConfig | None = None
+    plan_fn: Callable[..., dict] = selection.plan_uniform
+
+
+def prune_and_evaluate(model: nn.Module, scores: dict[str, Tensor], ratio: float,
+                       setup: SweepSetup) -> list[dict]:
+    """Prune a copy of ``model`` at ``ratio``, evaluate it, and (if set up) fine-tune and evaluate.
+
+    Returns:
+        One record per stage ("pruned", and "fine-tuned" when fine-tuning is set up):
+        {"ratio", "stage", "accuracy", "correct", "n", "macs", "params", "seconds"}.
+    """
+    start = time.perf_counter()
+    plan = setup.plan_fn(scores, ratio, groups=setup.groups)
+    pruned = surgery.apply_plan(model, plan, setup.example_input)
+    common = {"ratio": ratio, "macs": metrics.count_macs(pruned, setup.example_input),
+              "params": metrics.count_params(pruned)}
+    records = [{**common, "stage": "pruned", **train.evaluate(pruned, setup.test_loader)}]
+    if setup.finetune is not None and setup.train_loader is not None:
+        tuned, _ = train.fine_tune(pruned, setup.train_loader, None, setup.finetune)
+        records.append({**common, "stage": "fine-tuned", **train.evaluate(tuned, setup.test_loader)})
+    for record in records:
+        record["seconds"] = round(time.perf_counter() - start, 2)
+    return records
+
+
+def ratio_sweep(model: nn.Module, scores_by_criterion: dict[str, dict[str, Tensor]],
+                ratios: Sequence[float], setup: SweepSetup, *, label: str = "") -> list[dict]:
+    """Run ``prune_and_evaluate`` for every criterion × ratio (a tqdm bar shows progress).
+
+    Args:
+        model: The unpruned model (untouched).
+        scores_by_criterion: {criterion: {conv name: (n,)}}.
+        ratios: Fractions of filters removed, each in [0, 1).
+        setup: Loaders, coupling, fine-tuning recipe.
+        label: Stored as "model" in every record (e.g. "vgg16_slim").
+
+    Returns:
+        Records with "model" and "criterion" added (see ``prune_and_evaluate``).
+    """
+    rows = []
+    combos = list(itertools.product(scores_by_criterion, ratios))
+    for criterion, ratio in tqdm(combos, desc=f"sweep {label}".strip(), leave=False):
+        for record in prune_and_evaluate(model, scores_by_criterion[criterion], ratio, setup):
+            rows.append({"model": label, "criterion": criterion, **record})
+    return rows
+
+
+def spearman(a: Tensor, b: Tensor) -> float:
+    """Spearman rank correlation of two score vectors of shape (n,) (ties broken by index).
+
+    Example:
+        >>> round(spearman(torch.tensor([1.0, 2.0, 3.0]), torch.tensor([10.0, 30.0, 20.0])), 6)
+        0.5
+    """
+    if a.shape != b.shape or a.ndim != 1 or len(a) < 2:
+        raise ValueError(f"need two 1-D score vectors of equal length >= 2, got {a.shape}, {b.shape}")
+    ra = torch.sort(a.double(), stable=True).indices.argsort().double()
+    rb = torch.sort(b.double(), stable=True).indices.argsort().double()
+    ra, rb = ra - ra.mean(), rb - rb.mean()
+    return float((ra @ rb) / (ra.norm() * rb.norm()))
+
+
+def jaccard(a: Sequence[int], b: Sequence[int]) -> float:
+    """|A ∩ B| / |A ∪ B| of two index sets (1.0 when both are empty)."""
+    sa, sb = set(a), set(b)
+    return len(sa & sb) / len(sa | sb) if sa | sb else 1.0
+
+
+def criterion_agreement(scores_by_criterion: dict[str, dict[str, Tensor]],
+                        ratio: float) -> tuple[Tensor, Tensor]:
+    """How much criteria agree, averaged over layers.
+
+    Args:
+        scores_by_criterion: {criterion: {layer: (n,)}}; every criterion scores the same layers.
+        ratio: The ratio whose removal sets are compared (uniform plans, no coupling).
+
+    Returns:
+        (rank correlation, overlap): two (K, K) matrices for K criteria, in the dict's order:
+        mean Spearman ρ of the scores, and mean Jaccard index of the removed filters.
+    """
+    names = list(scores_by_criterion)
+    layers = list(scores_by_criterion[names[0]])
+    removed = {c: selection.plan_uniform(scores_by_criterion[c], ratio)["removed"] for c in names}
+    rho = torch.zeros(len(names), len(names))
+    overlap = torch.zeros(len(names), len(names))
+    for (i, a), (j, b) in itertools.product(enumerate(names), repeat=2):
+        rho[i, j] = sum(spearman(scores_by_criterion[a][ly], scores_by_criterion[b][ly])
+                        for ly in layers) / len(layers)
+        overlap[i, j] = sum(jaccard(removed[a][ly], removed[b][ly]) for ly in layers) / len(layers)
+    return rho, overlap
+
+
+def time_call(fn: Callable[[], object], *, repeats: int = 5, warmup: int = 1) -> float:
+    """Median wall-clock seconds of ``fn()`` over ``repeats`` runs after ``warmup`` runs."""
+    if repeats < 1:
+        raise ValueError(f"repeats must be >= 1, got {repeats}")
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
