@@ -36,6 +36,35 @@ def check_linf_criterion(fn: Callable[[Tensor], Tensor]) -> bool:
                    f"for the hand example expected [3.0, 0.5], got {got_hand.tolist()}")
 
 
+def check_spectral_norm(fn: Callable[[Tensor], Tensor]) -> bool:
+    """Exercise: σ_max of each filter reshaped to (C_in, kH·kW); compared with ``spectral_norm``."""
+    from pruning_lib.criteria import spectral_norm
+
+    w = torch.randn(6, 3, 3, 3, generator=torch.Generator().manual_seed(1))
+    try:
+        got = fn(w)
+    except Exception as err:  # noqa: BLE001  (report any error to the reader)
+        return _report(False, "", f"your function raised {type(err).__name__}: {err}")
+    ok = tuple(got.shape) == (6,) and torch.allclose(got.float(), spectral_norm(w), atol=1e-5)
+    return _report(ok, "spectral norms match criteria.spectral_norm",
+                   f"expected {spectral_norm(w).tolist()}, got {got.tolist()}")
+
+
+OPERATOR_NORM_EXERCISE = torch.tensor([[[[3.0, 1.0]]], [[[1.0, 1.0]]], [[[-1.0, 1.0]]]])  # (3, 1, 1, 2)
+
+
+def check_operator_norm_by_hand(answer: Iterable[float]) -> bool:
+    """Exercise: the operator-norm scores of ``OPERATOR_NORM_EXERCISE``, worked out by hand."""
+    from pruning_lib.criteria import operator_norm
+
+    truth = operator_norm(OPERATOR_NORM_EXERCISE)
+    given = torch.tensor([float(a) for a in answer])
+    ok = given.shape == truth.shape and torch.allclose(given, truth, atol=1e-3)
+    return _report(ok, f"scores {truth.tolist()}: centring removed the common [1, 1]",
+                   f"expected 3 scores in [0, 1]; got {given.tolist()}. Hint: subtract the mean "
+                   "filter first, then project on the top right singular vector")
+
+
 def check_conv_params(answer: int, model: nn.Module, layer: str) -> bool:
     """Exercise: the number of weights of ``layer`` in ``model`` (c_out·c_in·kh·kw + bias)."""
     conv = dict(model.named_modules())[layer]

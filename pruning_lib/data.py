@@ -358,6 +358,27 @@ def make_loaders(data: ImageData, *, batch_size: int = 128, fast: bool = False,
     )
 
 
+def subset_loader(data: ImageData, split: str, per_class: int, *, seed: int = 0,
+                  batch_size: int = 256, shuffle: bool = False) -> DataLoader:
+    """A class-balanced slice of one split: ``per_class`` images of every class, normalised.
+
+    Args:
+        data: The dataset.
+        split: "train" or "test".
+        per_class: Images per class (e.g. 500 → 5,000 images for ten classes).
+        seed: Seeds the choice (and the order when ``shuffle``).
+        batch_size: Batch size.
+        shuffle: Shuffle every epoch (for fine-tuning).
+    """
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    x, y = (data.x_train, data.y_train) if split == "train" else (data.x_test, data.y_test)
+    idx = balanced_indices(y, per_class, seed=seed)
+    g = torch.Generator().manual_seed(seed)
+    return DataLoader(TensorDataset(normalize(x[idx], data.mean, data.std), y[idx]),
+                      batch_size=batch_size, shuffle=shuffle, generator=g if shuffle else None)
+
+
 def fashion_mnist_loaders(*, batch_size: int = 128, fast: bool = False, seed: int = 0,
                           source: str = "auto") -> Loaders:
     """Fashion-MNIST loaders in one call (see ``load_fashion_mnist`` and ``make_loaders``)."""

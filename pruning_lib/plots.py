@@ -14,7 +14,6 @@ from collections.abc import Sequence
 import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
-import torch
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from torch import Tensor
@@ -99,6 +98,33 @@ def plot_history(history: Sequence[dict], *, metrics: Sequence[str] = ("accuracy
     return axes
 
 
+def plot_sweep(rows: Sequence[dict], *, x: str = "ratio", y: str = "accuracy"):  # noqa: ANN201
+    """Accuracy against pruning ratio: one panel per model, one colour per criterion, one line
+    style per stage ("pruned" / "fine-tuned"). ``rows`` come from ``experiments.ratio_sweep``.
+
+    Returns:
+        The seaborn ``FacetGrid``.
+    """
+    frame = pd.DataFrame(list(rows))
+    grid = sns.relplot(frame, x=x, y=y, hue="criterion", style="stage", col="model", kind="line",
+                       marker="o", height=3.4, aspect=1.15, facet_kws={"sharey": False})
+    grid.set_titles("{col_name}")
+    return grid
+
+
+def plot_agreement(matrices: dict[str, Tensor], labels: Sequence[str]) -> Figure:
+    """Side-by-side heatmaps of (K, K) criterion-agreement matrices, e.g. {"Spearman ρ": rho}."""
+    fig, axes = plt.subplots(1, len(matrices), figsize=(5.2 * len(matrices), 4.2))
+    axes = [axes] if len(matrices) == 1 else list(axes)
+    for ax, (title, matrix) in zip(axes, matrices.items(), strict=True):
+        sns.heatmap(matrix.numpy(), annot=True, fmt=".2f", xticklabels=labels, yticklabels=labels,
+                    vmin=-1 if float(matrix.min()) < 0 else 0, vmax=1, cmap="vlag", ax=ax,
+                    annot_kws={"fontsize": 7})
+        ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
 class LiveCurve:
     """A training callback that redraws one accuracy/loss figure as each record arrives.
 
@@ -147,14 +173,3 @@ class LiveCurve:
         return [float(r[metric]) for r in self.records if r.get("split") == split]
 
 
-def accuracy_table(rows: Sequence[dict]) -> pd.DataFrame:
-    """Records to a DataFrame (convenience for notebooks)."""
-    return pd.DataFrame(list(rows))
-
-
-def weights_histogram(weight: Tensor, *, ax: Axes | None = None) -> Axes:
-    """Histogram of all entries of a weight tensor."""
-    ax = ax or plt.subplots(figsize=(4, 2.5))[1]
-    sns.histplot(torch.flatten(weight.detach()).numpy(), bins=50, ax=ax)
-    ax.set(xlabel="weight value")
-    return ax

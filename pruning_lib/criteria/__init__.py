@@ -20,7 +20,11 @@ from torch import Tensor, nn
 
 from pruning_lib.criteria.active import apoz, hrank, mean_activation
 from pruning_lib.criteria.norms import fpgm, l1_norm, l2_norm, random_scores, spectral_norm
-from pruning_lib.criteria.operator_norm import operator_norm, operator_norm_equivariant
+from pruning_lib.criteria.operator_norm import (
+    operator_norm,
+    operator_norm_equivariant,
+    operator_norm_reference,
+)
 from pruning_lib.models import prunable_convs
 
 PassiveCriterion = Callable[[Tensor], Tensor]
@@ -42,7 +46,8 @@ ACTIVE_CRITERIA: dict[str, ActiveCriterion] = {
 }
 
 __all__ = ["ACTIVE_CRITERIA", "PASSIVE_CRITERIA", "apoz", "fpgm", "hrank", "l1_norm", "l2_norm",
-           "mean_activation", "operator_norm", "operator_norm_equivariant", "random_scores",
+           "mean_activation", "operator_norm", "operator_norm_equivariant", "operator_norm_reference",
+           "random_scores",
            "score_model", "spectral_norm"]
 
 
