@@ -87,3 +87,15 @@ def test_check_coupled(resnet, capsys):
     assert checks.check_coupled(group + ["layer1.0.conv1.conv"], resnet, "stem.conv", EXAMPLE) is False
     assert "not coupled ['layer1.0.conv1.conv']" in capsys.readouterr().out
     assert checks.check_coupled(["layer1.0.conv1.conv"], resnet, "layer1.0.conv1.conv", EXAMPLE) is True
+
+
+def test_check_spectral_norm_true_for_a_loop_false_for_l2():
+    loop = lambda w: torch.stack([torch.linalg.svdvals(f.flatten(1))[0] for f in w])  # noqa: E731
+    assert checks.check_spectral_norm(loop) is True
+    assert checks.check_spectral_norm(lambda w: w.flatten(1).norm(dim=1)) is False
+
+
+def test_check_operator_norm_by_hand():
+    assert checks.check_operator_norm_by_hand([1.0, 0.0, 1.0]) is True     # worked out in the lesson
+    assert checks.check_operator_norm_by_hand([1.0, 0.5, 0.0]) is False
+    assert checks.check_operator_norm_by_hand([1.0]) is False

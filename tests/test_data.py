@@ -434,3 +434,21 @@ def test_random_shift_flip_is_a_crop_of_the_padded_image(b, c, h, w, seed):
                           for k in range(c)], dim=1)
     for i in range(b):   # shifted, then possibly mirrored
         assert _is_crop_of(out[i], padded[i]) or _is_crop_of(out[i].flip(-1), padded[i])
+
+
+def test_subset_loader_is_class_balanced_and_rejects_unknown_splits(fashion_subset):
+    loader = data.subset_loader(fashion_subset, "test", 7, seed=3)
+    y = loader.dataset.tensors[1]
+    assert len(y) == 70 and torch.bincount(y).tolist() == [7] * 10
+    assert loader.dataset.tensors[0].dtype == torch.float32
+    with pytest.raises(ValueError, match="split"):
+        data.subset_loader(fashion_subset, "val", 7)
+
+
+def test_synthetic_loader_shapes_and_determinism():
+    a = data.synthetic_loader(10, (3, 8, 8), batch_size=4, seed=1)
+    b = data.synthetic_loader(10, (3, 8, 8), batch_size=4, seed=1)
+    xa, ya = next(iter(a))
+    assert xa.shape == (4, 3, 8, 8) and ya.shape == (4,)
+    torch.testing.assert_close(xa, next(iter(b))[0])
+    assert sum(len(y) for _, y in a) == 10

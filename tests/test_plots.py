@@ -94,10 +94,19 @@ def test_plot_layer_widths_two_models():
     assert labels == [n.removesuffix(".conv") for n in names]
 
 
-def test_plot_history_and_weights_histogram():
+def test_plot_history_one_line_per_split():
     history = [{"epoch": e, "split": s, "loss": 1.0 / e, "accuracy": 0.5 + 0.1 * e}
                for e in (1, 2, 3) for s in ("train", "eval")]
     axes = plots.plot_history(history, metrics=("accuracy",))
     assert len(axes) == 1 and axes[0].get_title() == "accuracy"
-    ax = plots.weights_histogram(torch.randn(4, 3, 3, 3))
-    assert sum(p.get_height() for p in ax.patches) == 4 * 3 * 3 * 3
+    assert len(axes[0].get_lines()) >= 2
+
+
+def test_plot_sweep_one_panel_per_model_and_plot_agreement_one_heatmap_per_matrix():
+    rows = [{"model": m, "criterion": c, "stage": s, "ratio": r, "accuracy": 0.5}
+            for m in ("a", "b") for c in ("l1", "op") for s in ("pruned", "fine-tuned") for r in (0.5, 0.9)]
+    grid = plots.plot_sweep(rows)
+    assert [ax.get_title() for ax in grid.axes.flat] == ["a", "b"]
+    fig = plots.plot_agreement({"rho": torch.eye(2), "overlap": torch.ones(2, 2)}, ["l1", "op"])
+    assert [ax.get_title() for ax in fig.axes if ax.get_title()] == ["rho", "overlap"]
+    plt.close("all")
