@@ -13,6 +13,7 @@ Introduced in: notebooks/00_tour.ipynb (§The model zoo).
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 from collections import OrderedDict
 from collections.abc import Callable
@@ -164,6 +165,10 @@ _BUILDERS: dict[str, Callable[..., nn.Module]] = {
     "mobilenet_v1_slim": MobileNetV1Slim,
 }
 PRETRAINED = ("vgg16_slim", "resnet20", "mobilenet_v1_slim")
+# Architectures of optional modules, imported (and so registered) on first use: the audio CNNs
+# need torchaudio, which the core package must not import.
+_LAZY_MODULES = {"dcase21_net": "pruning_lib.audio_models", "vggish_slim": "pruning_lib.audio_models"}
+AUDIO_PRETRAINED = ("dcase21_net", "vggish_slim")
 
 
 def architectures() -> tuple[str, ...]:
@@ -182,6 +187,8 @@ def build(name: str, **kwargs: object) -> nn.Module:
     Raises:
         ValueError: for an unknown name (the message lists the known ones).
     """
+    if name not in _BUILDERS and name in _LAZY_MODULES:
+        importlib.import_module(_LAZY_MODULES[name])   # its import calls register(name, ...)
     if name not in _BUILDERS:
         raise ValueError(f"unknown architecture {name!r}; known: {', '.join(_BUILDERS)}")
     model = _BUILDERS[name](**kwargs)
@@ -220,12 +227,14 @@ def sha256(path: Path) -> str:
 
 def model_card(name: str) -> dict:
     """The JSON model card of a shipped checkpoint (architecture, data, recipe, accuracies)."""
-    if name not in PRETRAINED:
-        raise ValueError(f"no trained checkpoint named {name!r}; available: {', '.join(PRETRAINED)}")
+    if name not in PRETRAINED + AUDIO_PRETRAINED:
+        raise ValueError(f"no trained checkpoint named {name!r}; available: "
+                         f"{', '.join(PRETRAINED + AUDIO_PRETRAINED)}")
     card_path = checkpoint_paths(name)[1]
     if not card_path.is_file():
+        cli = "train_audio" if name in AUDIO_PRETRAINED else "train"
         raise FileNotFoundError(f"model card {card_path} is missing; train it with "
-                                f"`python -m pruning_lib.train --model {name}`")
+                                f"`python -m pruning_lib.{cli} --model {name}`")
     return json.loads(card_path.read_text())
 
 
