@@ -65,6 +65,20 @@ def check_operator_norm_by_hand(answer: Iterable[float]) -> bool:
                    "filter first, then project on the top right singular vector")
 
 
+def check_cosine_distance(answer: float) -> bool:
+    """Exercise: the cosine distance of r_a = [0.6, 0.8] and r_b = [1, 0] (1 − 0.6 = 0.4)."""
+    truth = 1.0 - (0.6 * 1.0 + 0.8 * 0.0)
+    return _report(abs(float(answer) - truth) < 1e-6, f"D_ab = 1 − ⟨r_a, r_b⟩ = {truth:.1f}",
+                   f"expected 1 − ⟨r_a, r_b⟩ for unit vectors; you said {answer}")
+
+
+def check_nystrom_exact_m(answer: int, *, kernel_size: tuple[int, int], n_filters: int) -> bool:
+    """Exercise: the smallest m that can make Nyström exact is min(n, kh·kw) (rank of S)."""
+    truth = min(n_filters, kernel_size[0] * kernel_size[1])
+    return _report(int(answer) == truth, f"m = {truth}: S = RRᵀ has rank ≤ kh·kw = {truth}",
+                   f"not {answer}: each representative has kh·kw entries, so rank(S) ≤ kh·kw")
+
+
 def check_conv_params(answer: int, model: nn.Module, layer: str) -> bool:
     """Exercise: the number of weights of ``layer`` in ``model`` (c_out·c_in·kh·kw + bias)."""
     conv = dict(model.named_modules())[layer]

@@ -52,10 +52,19 @@ def prune_and_evaluate(model: nn.Module, scores: dict[str, Tensor], ratio: float
         One record per stage ("pruned", and "fine-tuned" when fine-tuning is set up):
         {"ratio", "stage", "accuracy", "correct", "n", "macs", "params", "seconds"}.
     """
-    start = time.perf_counter()
     plan = setup.plan_fn(scores, ratio, groups=setup.groups)
+    return [{"ratio": ratio, **r} for r in evaluate_plan(model, plan, setup)]
+
+
+def evaluate_plan(model: nn.Module, plan: dict, setup: SweepSetup) -> list[dict]:
+    """Apply ``plan`` to a copy of ``model``, evaluate, and (if set up) fine-tune and evaluate.
+
+    Returns:
+        One record per stage: {"stage", "accuracy", "correct", "n", "macs", "params", "seconds"}.
+    """
+    start = time.perf_counter()
     pruned = surgery.apply_plan(model, plan, setup.example_input)
-    common = {"ratio": ratio, "macs": metrics.count_macs(pruned, setup.example_input),
+    common = {"macs": metrics.count_macs(pruned, setup.example_input),
               "params": metrics.count_params(pruned)}
     records = [{**common, "stage": "pruned", **train.evaluate(pruned, setup.test_loader)}]
     if setup.finetune is not None and setup.train_loader is not None:

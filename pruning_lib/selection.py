@@ -158,6 +158,33 @@ def plan_global(scores: dict[str, Tensor], ratio: float, *,
     return _plan(removed)
 
 
+def plan_keep_counts(scores: dict[str, Tensor], keep: dict[str, int]) -> Plan:
+    """Keep exactly ``keep[layer]`` filters (the highest-scoring) in each listed layer.
+
+    Used to compare criteria at the same widths as a method that decides its own widths (e.g.
+    similarity pruning). Layers without an entry in ``keep`` are not pruned. No coupling: plan
+    coupled layers with ``plan_uniform(..., groups=...)`` instead.
+
+    Args:
+        scores: {layer: scores (n,)}, higher = keep.
+        keep: {layer: number of filters to keep}, 1 ≤ keep ≤ n.
+
+    Example:
+        >>> plan_keep_counts({"c": torch.tensor([3.0, 1.0, 2.0, 0.5])}, {"c": 1})
+        {'removed': {'c': [1, 2, 3]}, 'coupled': []}
+    """
+    _check_scores(scores)
+    removed = {}
+    for name, k in keep.items():
+        if name not in scores:
+            raise KeyError(f"no scores for layer {name!r}; scored: {list(scores)}")
+        n = len(scores[name])
+        if not 1 <= k <= n:
+            raise ValueError(f"{name}: can keep 1 to {n} filters, asked for {k}")
+        removed[(name,)] = lowest(scores[name], n - k)
+    return _plan(removed)
+
+
 def kept_counts(plan: Plan, sizes: dict[str, int]) -> dict[str, int]:
     """Filters that stay in each layer: ``sizes[layer] - len(removed[layer])``."""
     removed = plan["removed"]

@@ -167,9 +167,19 @@ def train(model: nn.Module, train_loader: DataLoader, eval_loader: DataLoader | 
 def fine_tune(model: nn.Module, train_loader: DataLoader, eval_loader: DataLoader | None = None,
               config: TrainConfig = TrainConfig(epochs=1, lr=0.01), *,
               callbacks: Iterable[Callback] = ()) -> tuple[nn.Module, list[Record]]:
-    """Train a deep copy of ``model`` (the input is untouched); returns (new model, history)."""
+    """Train a deep copy of ``model`` (the input is untouched); returns (new model, history).
+
+    Reproducible: the global torch RNG (dropout) and the loader's shuffling generator are seeded
+    with ``config.seed`` for the run, so the same (model, loader, config) always gives the same
+    fine-tuned model, however many fine-tunes ran before. The global RNG state is restored after.
+    """
     tuned = copy.deepcopy(model)
-    history = train(tuned, train_loader, eval_loader, config, callbacks=callbacks)
+    shuffle_generator = getattr(train_loader, "generator", None)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        if isinstance(shuffle_generator, torch.Generator):
+            shuffle_generator.manual_seed(config.seed)
+        history = train(tuned, train_loader, eval_loader, config, callbacks=callbacks)
     return tuned, history
 
 

@@ -21,6 +21,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
 from pruning_lib import metrics, plots, selection, surgery, train
+from pruning_lib.criteria import nystrom, similarity
 
 
 def prune_and_measure(model: nn.Module, scores: dict[str, Tensor], ratio: float, *,
@@ -124,3 +125,58 @@ def pruning_explorer(model: nn.Module, scores_by_criterion: dict[str, dict[str, 
     explorer.widget.children = [W.HBox([dropdown, slider]), explorer.readout, explorer.output]
     update()
     return explorer
+
+
+def nystrom_compare(weight: Tensor, m: int, *, k: int | None = None) -> dict:
+    """Exact vs Nyström similarity pruning of one conv with m landmarks (the first m filters).
+
+    Args:
+        weight: Conv weight (n, c, kh, kw).
+        m: Number of landmark columns, 1 ≤ m ≤ n.
+        k: Rank of the landmark block (default m).
+
+    Returns:
+        {"m", "error" (‖D − D̃‖₂), "kept_exact", "kept_nystrom", "differ" (filters whose keep/remove
+        decision changed), "identical"}.
+    """
+    reps = similarity.filter_representatives(weight)                     # (n, kh*kw)
+    exact = similarity.cosine_distances(reps)                             # (n, n)
+    approx = similarity.nystrom_distances(reps, nystrom.choose_landmarks(len(reps), m), k=k)
+    keep_exact = set(similarity.greedy_pair_keep(exact).tolist())
+    keep_approx = set(similarity.greedy_pair_keep(approx).tolist())
+    return {"m": m, "error": nystrom.approximation_error(exact, approx),
+            "kept_exact": len(keep_exact), "kept_nystrom": len(keep_approx),
+            "differ": len(keep_exact ^ keep_approx), "identical": keep_exact == keep_approx}
+
+
+def nystrom_explorer(weights: dict[str, Tensor], *, m: int = 4) -> tuple[W.VBox, list[dict]]:
+    """A layer dropdown and an m slider showing ‖D − D̃‖₂ and how many keep decisions change.
+
+    Args:
+        weights: {layer name: conv weight (n, c, kh, kw)}.
+        m: Initial number of landmarks.
+
+    Returns:
+        (widget to display, results list: each update appends ``nystrom_compare``'s dict + "layer").
+    """
+    first = next(iter(weights))
+    layer = W.Dropdown(options=list(weights), value=first, description="layer")
+    slider = W.IntSlider(value=m, min=1, max=min(32, weights[first].shape[0]), description="m",
+                         continuous_update=False)
+    readout, results = W.HTML(), []
+
+    def update(_change: object = None) -> dict:
+        slider.max = min(32, weights[layer.value].shape[0])
+        result = {"layer": layer.value, **nystrom_compare(weights[layer.value], slider.value)}
+        results.append(result)
+        d = weights[layer.value].shape[2] * weights[layer.value].shape[3]
+        readout.value = (f"m = {result['m']} landmarks (kh·kw = {d}) · ‖D − D̃‖₂ = "
+                         f"<b>{result['error']:.2e}</b> · kept: exact {result['kept_exact']}, "
+                         f"Nyström {result['kept_nystrom']} · decisions that differ: "
+                         f"<b>{result['differ']}</b>")
+        return result
+
+    slider.observe(update, names="value")
+    layer.observe(update, names="value")
+    update()
+    return W.VBox([W.HBox([layer, slider]), readout]), results

@@ -75,3 +75,14 @@ def test_time_call_counts_calls_and_rejects_bad_repeats():
     assert len(calls) == 5 and seconds >= 0.0
     with pytest.raises(ValueError, match="repeats"):
         experiments.time_call(lambda: None, repeats=0)
+
+
+def test_evaluate_plan_without_fine_tuning_gives_one_pruned_record():
+    model = models.build("vgg16_slim").eval()
+    g = torch.Generator().manual_seed(0)
+    ds = TensorDataset(torch.randn(32, 1, 28, 28, generator=g), torch.randint(0, 10, (32,), generator=g))
+    setup = experiments.SweepSetup(EXAMPLE, DataLoader(ds, batch_size=16))
+    plan = selection.plan_uniform(criteria.score_model(model, criteria.l1_norm), 0.5)
+    (record,) = experiments.evaluate_plan(model, plan, setup)
+    assert record["stage"] == "pruned" and record["n"] == 32
+    assert record["params"] == sum(p.numel() for p in surgery.apply_plan(model, plan, EXAMPLE).parameters())

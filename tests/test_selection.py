@@ -295,3 +295,13 @@ def test_merge_groups_partitions_in_forward_order():
 def test_unit_scores_hand_case():
     scores = {"a": T([1.0, 3.0]), "b": T([-2.0, 6.0])}       # a / 2 = [.5, 1.5]; b / 4 = [-.5, 1.5]
     torch.testing.assert_close(selection.unit_scores(scores, ["a", "b"]), T([0.0, 1.5]))
+
+
+def test_plan_keep_counts_keeps_the_highest_scores_and_checks_counts():
+    from pruning_lib.selection import plan_keep_counts
+    scores = {"a": T([0.5, 3.0, 1.0, 2.0]), "b": T([1.0, 2.0])}
+    assert plan_keep_counts(scores, {"a": 2}) == {"removed": {"a": [0, 2]}, "coupled": []}
+    with pytest.raises(ValueError, match="can keep 1 to 2"):
+        plan_keep_counts(scores, {"b": 0})
+    with pytest.raises(KeyError, match="no scores"):
+        plan_keep_counts(scores, {"c": 1})

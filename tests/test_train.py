@@ -225,3 +225,17 @@ def test_main_writes_a_loadable_checkpoint_and_a_consistent_card(monkeypatch, tm
     assert card["params"] == sum(p.numel() for p in model.parameters())
     model.eval()
     assert train.evaluate(model, data.make_loaders(small).test) == card["test_accuracy_full"]
+
+
+def test_fine_tune_is_reproducible_whatever_ran_before(make_loaders):
+    train_loader, _ = make_loaders()
+    model = tiny_cnn()
+    model.add_module("drop", nn.Dropout(0.5))          # dropout draws from the global RNG
+    config = train.TrainConfig(epochs=1, lr=0.05, seed=3)
+    first, _ = train.fine_tune(model, train_loader, None, config)
+    torch.rand(100)                                     # consume global randomness in between
+    second, _ = train.fine_tune(model, train_loader, None, config)
+    for (k, a), b in zip(first.state_dict().items(), second.state_dict().values(), strict=True):
+        torch.testing.assert_close(a, b, msg=k)
+    other, _ = train.fine_tune(model, train_loader, None, train.TrainConfig(epochs=1, lr=0.05, seed=4))
+    assert any(not torch.equal(a, b) for a, b in zip(first.parameters(), other.parameters(), strict=True))

@@ -106,3 +106,23 @@ def test_readout_text_hand_case():
     assert "<b>81.2%</b> (52/64 images)" in text
     assert "MACs <b>2.50 M</b> (25% of baseline)" in text
     assert "params 123,456" in text
+
+
+def test_nystrom_compare_is_exact_from_kh_kw_landmarks():
+    w = torch.randn(40, 8, 3, 3, generator=torch.Generator().manual_seed(0))
+    low, exact = widgets.nystrom_compare(w, 4), widgets.nystrom_compare(w, 9)
+    assert exact["error"] < 1e-8 and exact["identical"] and exact["differ"] == 0
+    assert low["error"] > 1e-3
+    assert exact["kept_exact"] == exact["kept_nystrom"] == low["kept_exact"]
+
+
+def test_nystrom_explorer_updates_on_slider_and_layer_changes():
+    g = torch.Generator().manual_seed(1)
+    weights = {"a": torch.randn(20, 4, 3, 3, generator=g), "b": torch.randn(6, 4, 3, 3, generator=g)}
+    box, results = widgets.nystrom_explorer(weights, m=3)
+    assert len(results) == 1 and results[0]["layer"] == "a"
+    slider = box.children[0].children[1]
+    slider.value = 9
+    assert results[-1] == {"layer": "a", **widgets.nystrom_compare(weights["a"], 9)}
+    box.children[0].children[0].value = "b"
+    assert results[-1]["layer"] == "b" and slider.max == 6
