@@ -24,6 +24,7 @@ from pruning_lib.criteria.operator_norm import (
     operator_norm,
     operator_norm_equivariant,
     operator_norm_reference,
+    operator_norm_svd,
 )
 from pruning_lib.models import prunable_convs
 
@@ -47,7 +48,7 @@ ACTIVE_CRITERIA: dict[str, ActiveCriterion] = {
 
 __all__ = ["ACTIVE_CRITERIA", "PASSIVE_CRITERIA", "apoz", "fpgm", "hrank", "l1_norm", "l2_norm",
            "mean_activation", "operator_norm", "operator_norm_equivariant", "operator_norm_reference",
-           "random_scores",
+           "operator_norm_svd", "random_scores",
            "score_model", "spectral_norm"]
 
 
