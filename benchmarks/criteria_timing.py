@@ -27,9 +27,7 @@ from __future__ import annotations
 import argparse
 import functools
 import platform
-import statistics
 import time
-from collections.abc import Callable
 
 import torch
 import torchvision
@@ -37,23 +35,13 @@ from torch import Tensor, nn
 
 from pruning_lib.criteria import ACTIVE_CRITERIA, PASSIVE_CRITERIA, score_model
 from pruning_lib.criteria.operator_norm import operator_norm_reference, operator_norm_svd
+from pruning_lib.experiments import time_call
 from pruning_lib.models import prunable_convs
 
 PASSIVE_EXTRA = {"operator_norm_svd": operator_norm_svd, "operator_norm_reference": operator_norm_reference}
 PASSIVE = ["l1", "l2", "fpgm", "spectral", "operator_norm", "operator_norm_svd", "operator_norm_eq",
            "operator_norm_reference"]
 ACTIVE = ["mean_activation", "hrank"]
-
-
-def median_seconds(fn: Callable[[], object], repeats: int, warmup: Callable[[], object]) -> float:
-    """Median wall-clock seconds of ``fn()`` over ``repeats`` runs after one untimed ``warmup()``."""
-    warmup()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def random_batches(n_images: int, size: int, batch: int) -> list[tuple[Tensor, Tensor]]:
@@ -69,11 +57,12 @@ def time_model(model: nn.Module, batches: list, args: argparse.Namespace) -> dic
     times = {}
     for name in PASSIVE:
         run = functools.partial(score_model, model, passive[name])
-        times[name] = median_seconds(run, args.repeats, warmup=run)
+        times[name] = time_call(run, repeats=args.repeats, warmup=1)
     for name in ACTIVE:
         run = functools.partial(ACTIVE_CRITERIA[name], model, batches, n_images=args.n_images)
         warmup = functools.partial(ACTIVE_CRITERIA[name], model, batches[:1], n_images=len(batches[0][0]))
-        times[name] = median_seconds(run, args.active_repeats, warmup=warmup)
+        warmup()                                   # one batch: allocations, not the whole run
+        times[name] = time_call(run, repeats=args.active_repeats, warmup=0)
     return times
 
 

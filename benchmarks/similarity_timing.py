@@ -14,8 +14,6 @@ Usage: python benchmarks/similarity_timing.py [--repeats 5] [--quick] [--threads
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -23,6 +21,7 @@ import torch
 from torch import Tensor
 
 from pruning_lib.criteria import nystrom, similarity
+from pruning_lib.experiments import time_call
 
 # torchvision VGG-16 ("D"): (name, in_channels, filters), all 3×3.
 VGG16_CONVS = (
@@ -60,17 +59,6 @@ def low_rank_conv(n: int, c: int, rank: int, gen: torch.Generator) -> Tensor:
     return (torch.randn(n, rank, generator=gen) @ basis).reshape(n, c, 3, 3)
 
 
-def median_seconds(fn: Callable[[], object], repeats: int, warmup: bool) -> float:
-    if warmup:
-        fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def nystrom_method(n: int, m: int) -> Method:
     return lambda R: similarity.nystrom_distances(R, nystrom.choose_landmarks(n, m))
 
@@ -87,14 +75,14 @@ def methods_for(n: int, ms: tuple[int, ...], looped: bool) -> dict[str, Method]:
 def time_case(case: str, reps: Tensor, methods: dict[str, Method], repeats: int) -> list[Row]:
     """Time every method on one layer's representatives (n, d) and compare its keep-list."""
     n, d = reps.shape
-    exact_s = median_seconds(lambda: similarity.cosine_distances(reps), repeats, warmup=True)
+    exact_s = time_call(lambda: similarity.cosine_distances(reps), repeats=repeats, warmup=1)
     exact_keep = torch.zeros(n, dtype=torch.bool)
     exact_keep[similarity.greedy_pair_keep(similarity.cosine_distances(reps))] = True
     rows = []
     for name, method in methods.items():
         looped = name == "looped"
-        seconds = exact_s if name == "vectorised exact" else median_seconds(
-            lambda method=method: method(reps), 1 if looped else repeats, warmup=not looped)
+        seconds = exact_s if name == "vectorised exact" else time_call(
+            lambda method=method: method(reps), repeats=1 if looped else repeats, warmup=int(not looped))
         keep = torch.zeros(n, dtype=torch.bool)
         keep[similarity.greedy_pair_keep(method(reps))] = True
         agree = float((keep == exact_keep).double().mean())
