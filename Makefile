@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv lab test book clean
+.PHONY: venv lab test e2e book clean
 
 venv: $(STAMP)
 
@@ -32,6 +32,15 @@ test: venv
 	rc=0; PRUNING_FAST=1 $(BIN)/pytest -q --nbmake --nbmake-timeout=300 notebooks/ || rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no notebooks" >&2; fi; \
 	exit $$rc
+
+# Drive JupyterLab in headless Chromium (Debian's package; never `playwright install`): open each
+# lesson, run it in FAST mode, move its slider, check the read-out. Screenshots: build/e2e/.
+e2e: venv
+	@if [ ! -x /usr/bin/chromium ]; then \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium; \
+		else echo "make e2e: /usr/bin/chromium is missing; install the Debian package chromium" >&2; exit 1; fi; \
+	fi
+	PRUNING_E2E=1 $(BIN)/pytest -q -p no:randomly tests/e2e
 
 # Execute every notebook in default (full) mode into build/*.html and report each wall time.
 book: venv

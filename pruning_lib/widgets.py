@@ -52,12 +52,15 @@ def prune_and_measure(model: nn.Module, scores: dict[str, Tensor], ratio: float,
             "plan": plan, "seconds": time.perf_counter() - start}
 
 
+TIMING_SEPARATOR = " · computed in "   # what follows it is a wall-clock time, not a result
+
+
 def readout_text(result: dict, baseline: dict) -> str:
     """The one-line read-out shown under the sliders (HTML)."""
     return (f"<b>{result['ratio']:.0%} of filters removed</b> · accuracy "
             f"<b>{result['accuracy']:.1%}</b> ({result['correct']}/{result['n']} images) · "
             f"MACs <b>{result['macs'] / 1e6:.2f} M</b> ({result['macs'] / baseline['macs']:.0%} of "
-            f"baseline) · params {result['params']:,} · computed in {result['seconds']:.2f} s")
+            f"baseline) · params {result['params']:,}{TIMING_SEPARATOR}{result['seconds']:.2f} s")
 
 
 @dataclass
@@ -149,6 +152,14 @@ def nystrom_compare(weight: Tensor, m: int, *, k: int | None = None) -> dict:
             "differ": len(keep_exact ^ keep_approx), "identical": keep_exact == keep_approx}
 
 
+def nystrom_readout_text(result: dict, weight_shape: tuple[int, ...]) -> str:
+    """The read-out of ``nystrom_explorer`` (HTML) for a ``nystrom_compare`` result."""
+    d = weight_shape[2] * weight_shape[3]
+    return (f"m = {result['m']} landmarks (kh·kw = {d}) · ‖D − D̃‖₂ = "
+            f"<b>{result['error']:.2e}</b> · kept: exact {result['kept_exact']}, "
+            f"Nyström {result['kept_nystrom']} · decisions that differ: <b>{result['differ']}</b>")
+
+
 def nystrom_explorer(weights: dict[str, Tensor], *, m: int = 4) -> tuple[W.VBox, list[dict]]:
     """A layer dropdown and an m slider showing ‖D − D̃‖₂ and how many keep decisions change.
 
@@ -169,11 +180,7 @@ def nystrom_explorer(weights: dict[str, Tensor], *, m: int = 4) -> tuple[W.VBox,
         slider.max = min(32, weights[layer.value].shape[0])
         result = {"layer": layer.value, **nystrom_compare(weights[layer.value], slider.value)}
         results.append(result)
-        d = weights[layer.value].shape[2] * weights[layer.value].shape[3]
-        readout.value = (f"m = {result['m']} landmarks (kh·kw = {d}) · ‖D − D̃‖₂ = "
-                         f"<b>{result['error']:.2e}</b> · kept: exact {result['kept_exact']}, "
-                         f"Nyström {result['kept_nystrom']} · decisions that differ: "
-                         f"<b>{result['differ']}</b>")
+        readout.value = nystrom_readout_text(result, tuple(weights[layer.value].shape))
         return result
 
     slider.observe(update, names="value")
