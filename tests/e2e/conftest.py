@@ -7,6 +7,7 @@ fails.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -63,6 +64,7 @@ def lab_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     env = {**os.environ, "PRUNING_FAST": "1", "JUPYTER_CONFIG_DIR": str(root / ".jupyter")}
     cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", f"--port={port}", "--ServerApp.ip=127.0.0.1",
            "--ServerApp.token=", "--ServerApp.password=", f"--ServerApp.root_dir={root}",
+           "--ServerApp.disable_check_xsrf=True",   # loopback test server: lets teardown stop kernels
            "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         cmd.append("--allow-root")
@@ -96,10 +98,20 @@ def browser() -> Iterator[object]:
             chromium.close()
 
 
+def shutdown_kernels(lab_url: str) -> None:
+    """Stop every kernel of the test server, so one lesson's kernel does not slow the next."""
+    with urllib.request.urlopen(f"{lab_url}/api/kernels", timeout=10) as response:
+        kernels = json.loads(response.read())
+    for kernel in kernels:
+        request = urllib.request.Request(f"{lab_url}/api/kernels/{kernel['id']}", method="DELETE")
+        urllib.request.urlopen(request, timeout=30).close()
+
+
 @pytest.fixture
-def page(browser: object) -> Iterator[object]:
+def page(browser: object, lab_url: str) -> Iterator[object]:
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     try:
         yield context.new_page()
     finally:
         context.close()
+        shutdown_kernels(lab_url)

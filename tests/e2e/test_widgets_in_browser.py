@@ -29,20 +29,48 @@ def visible_text(html: str) -> str:
     return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", html)).strip()
 
 
-def without_timing(text: str) -> str:
-    return text.split(widgets.TIMING_SEPARATOR.strip())[0].strip().rstrip("·").strip()
+ERROR_OUTPUT = '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.error"]'
 
 
-def open_and_run(page: object, lab_url: str, notebook: str) -> None:
-    """Open a notebook, accept the kernel dialog if JupyterLab asks, and run all cells."""
-    page.goto(f"{lab_url}/lab/tree/{notebook}")
-    page.wait_for_selector(".jp-Notebook", timeout=60_000)
-    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
+def dismiss_dialogs(page: object) -> None:
+    """Accept JupyterLab's "Select Kernel" dialog and decline the news notification, if shown."""
     dialog = page.locator(".jp-Dialog .jp-mod-accept")
     if dialog.count():
         dialog.first.click()
-    page.wait_for_function("() => !document.querySelector('.jp-Dialog')", timeout=30_000)
-    page.locator(".jp-Notebook").click()
+        page.wait_for_function("() => !document.querySelector('.jp-Dialog')", timeout=30_000)
+    news = page.locator(".jp-toast-button[title='No']")
+    if news.count():
+        news.first.click()
+
+
+def fail_on_cell_error(page: object) -> None:
+    errors = page.locator(ERROR_OUTPUT)
+    if errors.count():
+        raise AssertionError(f"a notebook cell raised: {errors.first.inner_text()[:2000]}")
+
+
+def wait_for_readout(page: object, marker: str) -> object:
+    """Wait until the widget read-out containing ``marker`` shows, failing early on a cell error."""
+    box = readout(page, marker)
+    deadline = time.monotonic() + RUN_TIMEOUT_MS / 1000
+    while time.monotonic() < deadline:
+        fail_on_cell_error(page)
+        if box.count() and box.is_visible():
+            return box
+        time.sleep(0.25)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "failure.png"), full_page=True)
+    raise AssertionError(f"no widget read-out containing {marker!r} after {RUN_TIMEOUT_MS / 1000:.0f} s "
+                         f"(screenshot: {SCREENSHOTS / 'failure.png'})")
+
+
+def open_and_run(page: object, lab_url: str, notebook: str) -> None:
+    """Open a notebook, handle JupyterLab's dialogs, and run all cells."""
+    page.goto(f"{lab_url}/lab/tree/{notebook}?reset")        # ?reset: no tabs from earlier tests
+    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
+    page.locator(".jp-StatusBar-TextItem", has_text="| Idle").wait_for(timeout=60_000)  # kernel ready
+    dismiss_dialogs(page)
+    page.locator(".jp-Notebook >> visible=true").first.click()
     page.get_by_role("menuitem", name="Run", exact=True).click()
     page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
 
@@ -68,16 +96,31 @@ def wait_for_change(locator: object, before: str, timeout: float = 60.0) -> str:
     raise AssertionError(f"the read-out did not change within {timeout:.0f} s: {before!r}")
 
 
-def check_pruning_slider(page: object, notebook: str, expected: Callable[[float], str],
+READOUT = re.compile(r"(?P<ratio>\d+)% of filters removed · accuracy (?P<acc>[\d.]+)% "
+                     r"\((?P<correct>\d+)/(?P<n>\d+) images\) · MACs (?P<macs>[\d.]+) M .*"
+                     r"params (?P<params>[\d,]+)")
+
+
+def parse_readout(text: str) -> dict:
+    """The numbers a student reads under the slider (independent of the library's formatter)."""
+    found = READOUT.search(visible_text(text))
+    assert found, f"unexpected read-out: {text!r}"
+    return {"ratio": int(found["ratio"]) / 100, "accuracy": float(found["acc"]) / 100,
+            "correct": int(found["correct"]), "n": int(found["n"]),
+            "macs_m": float(found["macs"]), "params": int(found["params"].replace(",", ""))}
+
+
+def check_pruning_slider(page: object, notebook: str, expected: Callable[[float], dict],
                          step: float = 0.05) -> None:
-    box = readout(page, "of filters removed")
-    box.wait_for(timeout=RUN_TIMEOUT_MS)
-    before = box.inner_text()
-    ratio = float(re.search(r"(\d+)% of filters removed", before).group(1)) / 100
+    box = wait_for_readout(page, "of filters removed")
+    before = parse_readout(box.inner_text())
     move_slider_right(page)
-    after = wait_for_change(box, before)
-    new_ratio = round(ratio + step, 2)
-    assert without_timing(visible_text(after)) == without_timing(expected(new_ratio))
+    shown = parse_readout(wait_for_change(box, box.inner_text()))
+    truth = expected(round(before["ratio"] + step, 2))
+    assert shown["ratio"] == pytest.approx(truth["ratio"])
+    assert (shown["correct"], shown["n"], shown["params"]) == (truth["correct"], truth["n"], truth["params"])
+    assert shown["accuracy"] == pytest.approx(truth["accuracy"], abs=0.0005)
+    assert shown["macs_m"] == pytest.approx(truth["macs"] / 1e6, abs=0.005)
     page.screenshot(path=str(SCREENSHOTS / f"{notebook.removesuffix('.ipynb')}.png"), full_page=False)
 
 
@@ -87,10 +130,9 @@ def pruning_expectation(model_loader: Callable[[], object], loader: object, rati
     scores = criteria.score_model(model, criteria.PASSIVE_CRITERIA[ratio_scores])
     groups = surgery.coupled_groups(model, EXAMPLE)
 
-    def expected(ratio: float) -> str:
-        measure = lambda r: widgets.prune_and_measure(  # noqa: E731
-            model, scores, r, example_input=EXAMPLE, loader=loader, groups=groups)
-        return visible_text(widgets.readout_text(measure(ratio), measure(0.0)))
+    def expected(ratio: float) -> dict:
+        return widgets.prune_and_measure(model, scores, ratio, example_input=EXAMPLE, loader=loader,
+                                         groups=groups)
 
     return expected
 
@@ -103,6 +145,7 @@ def test_lesson_00_slider_and_live_curve(page, lab_url):
     frames: set[str] = set()
     deadline = time.monotonic() + RUN_TIMEOUT_MS / 1000
     while time.monotonic() < deadline and not readout(page, "of filters removed").count():
+        fail_on_cell_error(page)
         images = curve_cell.locator(".jp-OutputArea-output img")
         if images.count():
             frames.add(images.first.get_attribute("src") or "")
@@ -122,14 +165,19 @@ def test_lesson_01_slider(page, lab_url):
 
 def test_lesson_02_landmark_slider(page, lab_url):
     open_and_run(page, lab_url, "02_similarity_and_nystrom.ipynb")
-    box = readout(page, "landmarks")
-    box.wait_for(timeout=RUN_TIMEOUT_MS)
+    box = wait_for_readout(page, "landmarks")
     before = box.inner_text()
     m = int(re.search(r"m = (\d+) landmarks", before).group(1))
     move_slider_right(page)
     after = wait_for_change(box, before)
     vgg = models.load_pretrained("vgg16_slim")
     weight = vgg.features.conv1.conv.weight.detach()
-    result = widgets.nystrom_compare(weight, m + 1)
-    assert visible_text(after) == visible_text(widgets.nystrom_readout_text(result, tuple(weight.shape)))
+    truth = widgets.nystrom_compare(weight, m + 1)
+    shown = re.search(r"m = (\d+) landmarks .* = ([\d.e+-]+) · kept: exact (\d+), Nyström (\d+) · "
+                      r"decisions that differ: (\d+)", visible_text(after))
+    assert shown, f"unexpected read-out: {after!r}"
+    assert int(shown[1]) == truth["m"] == m + 1
+    assert float(shown[2]) == pytest.approx(truth["error"], rel=0.01, abs=1e-12)
+    assert (int(shown[3]), int(shown[4]), int(shown[5])) == (
+        truth["kept_exact"], truth["kept_nystrom"], truth["differ"])
     page.screenshot(path=str(SCREENSHOTS / "02_similarity_and_nystrom.png"), full_page=False)
