@@ -174,4 +174,7 @@ def test_ci_run_is_an_executable_strict_bash_script_running_make_test():
     assert script.stat().st_mode & 0o111, ".ci/run must be executable"
     text = script.read_text()
     assert text.startswith("#!/usr/bin/env bash\n") and "set -euo pipefail" in text
-    assert text.rstrip().endswith("make test")
+    lines = [line.strip() for line in text.splitlines()]
+    assert "make test" in lines                       # unconditional, at top level
+    assert "make e2e" in lines and lines.index("make test") < lines.index("make e2e")
+    assert "SKIPPING make e2e" in text                # says so plainly when it cannot run it
