@@ -32,7 +32,7 @@ import torchaudio
 from torch import Tensor, nn
 
 from pruning_lib import models
-from pruning_lib.models import ConvBNReLU
+from pruning_lib.models import ConvBNReLU, vgg_features
 
 SAMPLE_RATE = 8000
 EXAMPLE_SHAPE = (1, 8000)                 # one 1-s waveform: the example input for surgery
@@ -119,17 +119,7 @@ class VGGishSlim(nn.Module):
                  n_mels: int = 40, hop_length: int = 64, dropout: float = 0.3) -> None:
         super().__init__()
         self.frontend = LogMel(n_mels=n_mels, hop_length=hop_length)
-        layers: OrderedDict[str, nn.Module] = OrderedDict()
-        c, n_conv, n_pool = 1, 0, 0
-        for item in cfg:
-            if item == "M":
-                n_pool += 1
-                layers[f"pool{n_pool}"] = nn.MaxPool2d(2)
-            else:
-                n_conv += 1
-                layers[f"conv{n_conv}"] = ConvBNReLU(c, int(item))
-                c = int(item)
-        self.features = nn.Sequential(layers)
+        self.features, c = vgg_features(cfg, 1)
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Sequential(
             nn.Flatten(), nn.Linear(c, 128), nn.ReLU(), nn.Dropout(dropout), nn.Linear(128, num_classes))

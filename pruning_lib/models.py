@@ -49,6 +49,23 @@ class ConvBNReLU(nn.Sequential):
         super().__init__(layers)
 
 
+def vgg_features(cfg: tuple[int | str, ...], in_channels: int, *,
+                 ceil_mode: bool = False) -> tuple[nn.Sequential, int]:
+    """A VGG trunk from a pattern: numbers are 3x3 ``ConvBNReLU`` units (``conv1``, ``conv2`` …),
+    "M" is a 2x2 max-pool (``pool1`` …). Returns (the trunk, its number of output channels)."""
+    layers: OrderedDict[str, nn.Module] = OrderedDict()
+    c, n_conv, n_pool = in_channels, 0, 0
+    for item in cfg:
+        if item == "M":
+            n_pool += 1
+            layers[f"pool{n_pool}"] = nn.MaxPool2d(2, ceil_mode=ceil_mode)
+        else:
+            n_conv += 1
+            layers[f"conv{n_conv}"] = ConvBNReLU(c, int(item))
+            c = int(item)
+    return nn.Sequential(layers), c
+
+
 class VGG16Slim(nn.Module):
     """VGG-16's pattern (13 conv 3x3 + BN + ReLU, 5 max-pools) for 28x28 or 32x32 inputs.
 
@@ -61,17 +78,7 @@ class VGG16Slim(nn.Module):
     def __init__(self, num_classes: int = 10, in_channels: int = 1,
                  cfg: tuple[int | str, ...] = VGG16_SLIM_CFG) -> None:
         super().__init__()
-        layers: OrderedDict[str, nn.Module] = OrderedDict()
-        c, n_conv, n_pool = in_channels, 0, 0
-        for item in cfg:
-            if item == "M":
-                n_pool += 1
-                layers[f"pool{n_pool}"] = nn.MaxPool2d(2, ceil_mode=True)
-            else:
-                n_conv += 1
-                layers[f"conv{n_conv}"] = ConvBNReLU(c, int(item))
-                c = int(item)
-        self.features = nn.Sequential(layers)
+        self.features, c = vgg_features(cfg, in_channels, ceil_mode=True)
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Sequential(nn.Flatten(), nn.Dropout(0.2), nn.Linear(c, num_classes))
 
