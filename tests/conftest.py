@@ -9,6 +9,8 @@ Layout (add new fixtures to the matching section):
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
+
 import pytest
 import torch
 from hypothesis import settings
@@ -70,3 +72,21 @@ def single_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(old)
+
+
+class CountingLoader:
+    """Wraps a loader and counts the batches drawn from it (to check that n_images is respected)."""
+
+    def __init__(self, loader: Iterable) -> None:
+        self.loader, self.batches = loader, 0
+
+    def __iter__(self) -> Iterator:
+        for batch in self.loader:
+            self.batches += 1
+            yield batch
+
+
+@pytest.fixture
+def counting_loader() -> type[CountingLoader]:
+    """``counting_loader(loader)`` wraps a loader and counts the batches drawn from it."""
+    return CountingLoader

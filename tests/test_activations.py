@@ -16,18 +16,6 @@ from pruning_lib.activations import activation_site, channel_mean, iter_images, 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
 
-class CountingLoader:
-    """Wraps a loader and counts the batches drawn from it."""
-
-    def __init__(self, loader: DataLoader) -> None:
-        self.loader, self.batches = loader, 0
-
-    def __iter__(self):
-        for batch in self.loader:
-            self.batches += 1
-            yield batch
-
-
 def one_unit_model(seed: int = 0) -> nn.Sequential:
     """A single ConvBNReLU(2 → 3, 3×3) unit, so the model's output is the unit's ReLU output."""
     torch.manual_seed(seed)
@@ -70,8 +58,8 @@ def test_unknown_site_is_a_key_error():
 
 # --- iter_images ----------------------------------------------------------------------------------
 
-def test_iter_images_cuts_the_last_batch_and_draws_no_more():
-    counting = CountingLoader(loader(n=40, batch_size=8))
+def test_iter_images_cuts_the_last_batch_and_draws_no_more(counting_loader):
+    counting = counting_loader(loader(n=40, batch_size=8))
     sizes = [len(x) for x in iter_images(counting, 20)]
     assert sizes == [8, 8, 4]
     assert counting.batches == 3
@@ -98,8 +86,8 @@ def test_custom_statistic_and_fewer_images_than_asked():
     torch.testing.assert_close(got["unit.conv"], expected)
 
 
-def test_n_images_is_respected():
-    counting = CountingLoader(loader(n=40, batch_size=8))
+def test_n_images_is_respected(counting_loader):
+    counting = counting_loader(loader(n=40, batch_size=8))
     record_activations(one_unit_model(), counting, ["unit.conv"], n_images=17)
     assert counting.batches == 3
 

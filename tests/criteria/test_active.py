@@ -19,18 +19,6 @@ pytestmark = pytest.mark.usefixtures("single_thread")
 CRITERIA = list(ACTIVE_CRITERIA)
 
 
-class CountingLoader:
-    """Wraps a loader and counts the batches drawn from it."""
-
-    def __init__(self, loader: DataLoader) -> None:
-        self.loader, self.batches = loader, 0
-
-    def __iter__(self):
-        for batch in self.loader:
-            self.batches += 1
-            yield batch
-
-
 def loader(x: torch.Tensor, batch_size: int = 4) -> DataLoader:
     return DataLoader(TensorDataset(x, torch.zeros(len(x), dtype=torch.long)), batch_size=batch_size)
 
@@ -105,9 +93,9 @@ def test_dead_channel_scores_lowest_at_relu_and_bn_sites(name, layer, dead):
 # --- protocol: n_images, the model is left alone, determinism -------------------------------------
 
 @pytest.mark.parametrize("name", CRITERIA)
-def test_n_images_is_respected(name):
+def test_n_images_is_respected(name, counting_loader):
     x = random_images(n=20)
-    counting = CountingLoader(loader(x, batch_size=4))
+    counting = counting_loader(loader(x, batch_size=4))
     net = dead_channel_resnet()
     got = ACTIVE_CRITERIA[name](net, counting, n_images=10, layers=["stem.conv"])
     assert counting.batches == 3                                       # 4 + 4 + 2 images
