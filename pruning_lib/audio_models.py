@@ -128,6 +128,22 @@ class VGGishSlim(nn.Module):
         return self.classifier(self.pool(self.features(self.frontend(wave))))
 
 
+def keras_style_params(model: nn.Module) -> int:
+    """Parameters as the authors' Keras models count them, for comparison with published tables.
+
+    Keras also counts each BatchNorm's running mean and variance (2 per channel) and the reference
+    convs have a bias (1 per filter) that ours drop (module docstring), so for networks of
+    ``ConvBNReLU`` units: ``count_params(model) + 3 · Σ BN channels``. For ``dcase21_net`` this gives
+    the 46,246 of the Interspeech'22 table (``published.INTERSPEECH22_DCASE21``).
+
+    Example:
+        >>> keras_style_params(DCASE21Net())
+        46246
+    """
+    bn_channels = sum(m.num_features for m in model.modules() if isinstance(m, nn.BatchNorm2d))
+    return sum(p.numel() for p in model.parameters()) + 3 * bn_channels
+
+
 def example_input(batch: int = 1) -> Tensor:
     """Zero waveforms of shape (batch, 8000): the example input for ``surgery`` and ``count_macs``."""
     return torch.zeros(batch, EXAMPLE_SHAPE[1])

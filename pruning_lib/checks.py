@@ -7,7 +7,7 @@ Introduced in: notebooks/00_tour.ipynb (§Exercises).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -75,8 +75,11 @@ def check_cosine_distance(answer: float) -> bool:
 def check_nystrom_exact_m(answer: int, *, kernel_size: tuple[int, int], n_filters: int) -> bool:
     """Exercise: the smallest m that can make Nyström exact is min(n, kh·kw) (rank of S)."""
     truth = min(n_filters, kernel_size[0] * kernel_size[1])
-    return _report(int(answer) == truth, f"m = {truth}: S = RRᵀ has rank ≤ kh·kw = {truth}",
-                   f"not {answer}: each representative has kh·kw entries, so rank(S) ≤ kh·kw")
+    d = kernel_size[0] * kernel_size[1]
+    why = (f"S = RRᵀ has rank ≤ kh·kw = {d}" if d <= n_filters
+           else f"S = RRᵀ is {n_filters}×{n_filters}, so its rank is at most n = {n_filters} (< kh·kw = {d})")
+    return _report(int(answer) == truth, f"m = {truth}: {why}",
+                   f"not {answer}: S = RRᵀ is n×n with rows of kh·kw entries, so rank(S) ≤ min(n, kh·kw)")
 
 
 def check_conv_params(answer: int, model: nn.Module, layer: str) -> bool:
@@ -101,3 +104,17 @@ def check_coupled(answer: Iterable[str], model: nn.Module, layer: str, example_i
     given = set(answer)
     return _report(given == set(group), f"{layer} is coupled with {sorted(set(group) - {layer})}",
                    f"missing {sorted(set(group) - given)}; not coupled {sorted(given - set(group))}")
+
+
+def check_own_mac_share(answer: float, model: nn.Module, layer: str, n_removed: int,
+                        example_input: Tensor, *, exclude: Sequence[str] = ()) -> bool:
+    """Exercise: the share (%) of ``model``'s MACs saved inside ``layer`` alone when it loses
+    ``n_removed`` filters (own-layer counting; tolerance 0.05 percentage points)."""
+    conv = dict(model.named_modules())[layer]
+    plan = {"removed": {layer: list(range(n_removed))}, "coupled": []}
+    truth = 100 * metrics.own_layer_saving(model, plan, example_input) / metrics.count_macs(
+        model, example_input, exclude=exclude)
+    return _report(abs(float(answer) - truth) < 0.05,
+                   f"{truth:.2f}% of the MACs: {n_removed}/{conv.out_channels} of {layer}'s share",
+                   f"expected {truth:.2f}%, you said {answer}: take the layer's MACs "
+                   f"(metrics.conv_macs), times {n_removed}/{conv.out_channels}, over the total")

@@ -34,6 +34,8 @@ class SweepSetup:
         train_loader: Fine-tuning data; None = no fine-tuning.
         finetune: Fine-tuning recipe; None = no fine-tuning.
         plan_fn: ``selection.plan_uniform`` (default) or ``selection.plan_global``.
+        macs_exclude: Submodules left out of MAC counts (``metrics.count_macs``), e.g.
+            ``("frontend",)`` to count the audio CNNs without their log-mel front end.
     """
 
     example_input: Tensor
@@ -42,6 +44,7 @@ class SweepSetup:
     train_loader: DataLoader | None = None
     finetune: train.TrainConfig | None = None
     plan_fn: Callable[..., dict] = selection.plan_uniform
+    macs_exclude: Sequence[str] = ()
 
 
 def prune_and_evaluate(model: nn.Module, scores: dict[str, Tensor], ratio: float,
@@ -64,7 +67,7 @@ def evaluate_plan(model: nn.Module, plan: dict, setup: SweepSetup) -> list[dict]
     """
     start = time.perf_counter()
     pruned = surgery.apply_plan(model, plan, setup.example_input)
-    common = {"macs": metrics.count_macs(pruned, setup.example_input),
+    common = {"macs": metrics.count_macs(pruned, setup.example_input, exclude=setup.macs_exclude),
               "params": metrics.count_params(pruned)}
     records = [{**common, "stage": "pruned", **train.evaluate(pruned, setup.test_loader)}]
     if setup.finetune is not None and setup.train_loader is not None:
@@ -94,6 +97,38 @@ def ratio_sweep(model: nn.Module, scores_by_criterion: dict[str, dict[str, Tenso
     for criterion, ratio in tqdm(combos, desc=f"sweep {label}".strip(), leave=False):
         for record in prune_and_evaluate(model, scores_by_criterion[criterion], ratio, setup):
             rows.append({"model": label, "criterion": criterion, **record})
+    return rows
+
+
+def plan_table(model: nn.Module, plans: dict[str, dict[str, dict]], setup: SweepSetup, *,
+               label: str = "") -> list[dict]:
+    """Evaluate named plans per criterion: the layer-by-layer table of Interspeech'22.
+
+    Every plan is applied to a fresh copy of ``model`` and evaluated (and fine-tuned, if the setup
+    says so) with ``evaluate_plan``; MACs are also counted the "own layer only" way
+    (``metrics.mac_reductions``). A tqdm bar shows progress.
+
+    Args:
+        model: The unpruned model (untouched).
+        plans: {criterion: {configuration name, e.g. "C1+C2": plan}}.
+        setup: Loaders, fine-tuning recipe, ``macs_exclude``.
+        label: Stored as "model" in every record.
+
+    Returns:
+        Records {"model", "criterion", "config", "stage", "accuracy", "correct", "n", "params",
+        "macs", "own_reduction", "with_next_reduction", "seconds"}; the reductions are fractions
+        of the unpruned model's MACs.
+    """
+    base = metrics.count_macs(model, setup.example_input, exclude=setup.macs_exclude)
+    rows = []
+    combos = [(c, name) for c in plans for name in plans[c]]
+    for criterion, config in tqdm(combos, desc=f"table {label}".strip(), leave=False):
+        plan = plans[criterion][config]
+        saved_own = metrics.own_layer_saving(model, plan, setup.example_input)
+        for record in evaluate_plan(model, plan, setup):
+            rows.append({"model": label, "criterion": criterion, "config": config, **record,
+                         "own_reduction": saved_own / base,
+                         "with_next_reduction": (base - record["macs"]) / base})
     return rows
 
 

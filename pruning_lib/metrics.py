@@ -13,6 +13,7 @@ from __future__ import annotations
 import platform
 import statistics
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -26,7 +27,7 @@ def count_params(model: nn.Module) -> int:
 
 
 @torch.no_grad()
-def count_macs(model: nn.Module, example_input: Tensor) -> int:
+def count_macs(model: nn.Module, example_input: Tensor, *, exclude: Sequence[str] = ()) -> int:
     """Multiply-accumulates of one forward pass on ``example_input`` (FlopCounterMode FLOPs / 2).
 
     A conv counts H_out·W_out·C_in·C_out·kh·kw / groups MACs per image; a Linear in·out.
@@ -34,6 +35,9 @@ def count_macs(model: nn.Module, example_input: Tensor) -> int:
     Args:
         model: Any model; its train/eval mode is restored afterwards.
         example_input: (B, C, H, W); the count covers the whole batch.
+        exclude: Names of submodules whose MACs are left out, e.g. ``("frontend",)`` for the audio
+            models' log-mel front end (its mel-filterbank product; the FFT is never counted), so
+            the count covers the CNN only, as in the papers, whose networks take log-mels.
 
     Returns:
         MACs as an int.
@@ -48,7 +52,106 @@ def count_macs(model: nn.Module, example_input: Tensor) -> int:
     with FlopCounterMode(display=False) as counter:
         model(example_input)
     model.train(was_training)
-    return int(counter.get_total_flops()) // 2
+    names = dict(model.named_modules())
+    missing = [name for name in exclude if name not in names or not name]
+    if missing:
+        raise KeyError(f"exclude names no submodule of {type(model).__name__}: {missing}")
+    # the union: a name inside another excluded module (or repeated) is already left out
+    outermost = {name for name in exclude
+                 if not any(name.startswith(other + ".") for other in exclude if other != name)}
+    per_module = counter.get_flop_counts()
+    left_out = sum(sum(per_module.get(f"{type(model).__name__}.{name}", {}).values())
+                   for name in outermost)
+    return int(counter.get_total_flops() - left_out) // 2
+
+
+@torch.no_grad()
+def conv_macs(model: nn.Module, example_input: Tensor) -> dict[str, int]:
+    """Multiply-accumulates of every ``nn.Conv2d`` of ``model``, per layer, on ``example_input``.
+
+    A conv with output (B, C_out, H_out, W_out) counts B·C_out·H_out·W_out·(C_in / groups)·kh·kw,
+    the same rule as ``count_macs`` (measured with forward hooks, so input-dependent shapes such as
+    the time axis of a spectrogram are handled).
+
+    Args:
+        model: Any model; its train/eval mode is restored afterwards.
+        example_input: The input the count is for (the whole batch is counted).
+
+    Returns:
+        {conv name: MACs}, in forward order.
+
+    Example:
+        >>> net = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.Conv2d(4, 2, 1))
+        >>> conv_macs(net, torch.zeros(1, 1, 5, 5))   # 25·4·1·9 and 25·2·4·1
+        {'0': 900, '1': 200}
+    """
+    macs: dict[str, int] = {}
+
+    def hook(name: str):  # noqa: ANN202
+        def record(conv: nn.Conv2d, _inputs: tuple, output: Tensor) -> None:
+            kh, kw = conv.kernel_size
+            macs[name] = output.numel() * (conv.in_channels // conv.groups) * kh * kw
+        return record
+
+    handles = [m.register_forward_hook(hook(n)) for n, m in model.named_modules()
+               if isinstance(m, nn.Conv2d)]
+    was_training = model.training
+    model.eval()
+    try:
+        model(example_input)
+    finally:
+        model.train(was_training)
+        for h in handles:
+            h.remove()
+    return macs
+
+
+def own_layer_saving(model: nn.Module, plan: dict, example_input: Tensor) -> float:
+    """MACs a plan saves inside the pruned convs only: Σ_L MACs_L · n_removed_L / n_L.
+
+    The next layer's fewer input channels are not counted (``mac_reductions`` explains both ways).
+
+    Raises:
+        KeyError: the plan names a layer that is not a conv of ``model``.
+    """
+    per_conv = conv_macs(model, example_input)
+    modules = dict(model.named_modules())
+    unknown = [name for name in plan["removed"] if name not in per_conv]
+    if unknown:
+        raise KeyError(f"plan prunes {unknown}, which are not convs of the model; convs: {list(per_conv)}")
+    return sum(per_conv[name] * len(idx) / modules[name].out_channels
+               for name, idx in plan["removed"].items())
+
+
+def mac_reductions(model: nn.Module, pruned: nn.Module, plan: dict, example_input: Tensor, *,
+                   exclude: Sequence[str] = ()) -> dict:
+    """How much of ``model``'s MACs a plan saves, counted two ways.
+
+    * **own layer only** (the Interspeech'22 figure labels): each pruned conv's MACs shrink by the
+      share of filters it lost, n_removed / n; nothing else changes (``own_layer_saving``).
+    * **with the next layer** (what the smaller network really costs, ``count_macs(pruned)``): the
+      layer after a pruned conv also loses input channels, so its MACs shrink too.
+
+    Args:
+        model: The unpruned model.
+        pruned: ``surgery.apply_plan(model, plan, ...)``.
+        plan: The plan; only its ``"removed"`` entries are read.
+        example_input: Input of the count, e.g. one clip.
+        exclude: Submodules left out of every count (``count_macs``), e.g. ``("frontend",)``.
+
+    Returns:
+        {"macs", "macs_own", "macs_pruned", "own_reduction", "with_next_reduction"}: baseline MACs,
+        MACs after the own-layer-only saving, measured MACs of ``pruned``, and the two reductions
+        as fractions of the baseline.
+
+    Raises:
+        KeyError: the plan names a layer that is not a conv of ``model``.
+    """
+    saved_own = own_layer_saving(model, plan, example_input)
+    total = count_macs(model, example_input, exclude=exclude)
+    after = count_macs(pruned, example_input, exclude=exclude)
+    return {"macs": total, "macs_own": round(total - saved_own), "macs_pruned": after,
+            "own_reduction": saved_own / total, "with_next_reduction": (total - after) / total}
 
 
 @dataclass(frozen=True)

@@ -175,7 +175,8 @@ PRETRAINED = ("vgg16_slim", "resnet20", "mobilenet_v1_slim")
 # Architectures of optional modules, imported (and so registered) on first use: the audio CNNs
 # need torchaudio, which the core package must not import.
 _LAZY_MODULES = {"dcase21_net": "pruning_lib.audio_models", "vggish_slim": "pruning_lib.audio_models"}
-AUDIO_PRETRAINED = ("dcase21_net", "vggish_slim")
+# Official FSDD split, then the same recipes with speaker "theo" held out (a voice never heard).
+AUDIO_PRETRAINED = ("dcase21_net", "vggish_slim", "dcase21_net_speaker-theo", "vggish_slim_speaker-theo")
 
 
 def architectures() -> tuple[str, ...]:
@@ -239,9 +240,11 @@ def model_card(name: str) -> dict:
                          f"{', '.join(PRETRAINED + AUDIO_PRETRAINED)}")
     card_path = checkpoint_paths(name)[1]
     if not card_path.is_file():
-        cli = "train_audio" if name in AUDIO_PRETRAINED else "train"
+        arch, _, speaker = name.partition("_speaker-")
+        cli = ("train_audio" if name in AUDIO_PRETRAINED else "train") + f" --model {arch}"
+        cli += f" --split speaker:{speaker}" if speaker else ""
         raise FileNotFoundError(f"model card {card_path} is missing; train it with "
-                                f"`python -m pruning_lib.{cli} --model {name}`")
+                                f"`python -m pruning_lib.{cli}`")
     return json.loads(card_path.read_text())
 
 
@@ -249,7 +252,7 @@ def load_pretrained(name: str) -> nn.Module:
     """Load a shipped, trained checkpoint in eval mode (``weights_only=True``, sha256 verified).
 
     Args:
-        name: One of ``PRETRAINED`` ("vgg16_slim", "resnet20", "mobilenet_v1_slim").
+        name: One of ``PRETRAINED`` (image models) or ``AUDIO_PRETRAINED`` (FSDD models).
 
     Raises:
         ValueError: unknown name (lists the available ones) or a checksum mismatch.

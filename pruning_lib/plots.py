@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
+import torch
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from torch import Tensor
@@ -35,6 +36,36 @@ def plot_images(images: Tensor, labels: Tensor, classes: Sequence[str], *, ncols
         ax.imshow(img[0].numpy(), cmap="gray_r")
         ax.set_title(classes[int(y)], fontsize=7)
         ax.axis("off")
+    fig.tight_layout()
+    return fig
+
+
+def plot_logmels(specs: Tensor, titles: Sequence[str], *, waves: Tensor | None = None,
+                 sample_rate: int = 8000, hop_length: int = 64) -> Figure:
+    """Log-mel spectrograms side by side (low bands at the bottom), optionally above their waveforms.
+
+    Args:
+        specs: (N, 1, n_mels, frames) or (N, n_mels, frames), e.g. ``model.frontend(waves)``.
+        titles: One title per clip.
+        waves: Optional (N, T) waveforms drawn in a row above.
+        sample_rate, hop_length: Turn samples and frames into seconds on the x axes.
+    """
+    specs = specs[:, 0] if specs.ndim == 4 else specs
+    n, rows = len(specs), 1 if waves is None else 2
+    fig, axes = plt.subplots(rows, n, figsize=(2.6 * n, 2.0 * rows + 0.4), squeeze=False,
+                             sharex="col", gridspec_kw={"height_ratios": [1, 2][-rows:]})
+    for j in range(n):
+        ax = axes[-1, j]
+        frames = specs.shape[-1]
+        ax.imshow(specs[j].detach().cpu().numpy(), origin="lower", aspect="auto", cmap="magma",
+                  extent=(0, frames * hop_length / sample_rate, 0, specs.shape[-2]))
+        ax.set_xlabel("time (s)")
+        ax.set_ylabel("mel band" if j == 0 else "")
+        if waves is not None:
+            t = torch.arange(waves.shape[-1]) / sample_rate
+            axes[0, j].plot(t.numpy(), waves[j].detach().cpu().numpy(), lw=0.4, color="#264653")
+            axes[0, j].set_yticks([])
+        axes[0, j].set_title(titles[j], fontsize=9)
     fig.tight_layout()
     return fig
 
@@ -109,6 +140,22 @@ def plot_sweep(rows: Sequence[dict], *, x: str = "ratio", y: str = "accuracy"): 
     grid = sns.relplot(frame, x=x, y=y, hue="criterion", style="stage", col="model", kind="line",
                        marker="o", height=3.4, aspect=1.15, facet_kws={"sharey": False})
     grid.set_titles("{col_name}")
+    return grid
+
+
+def plot_config_bars(rows: Sequence[dict], *, x: str = "config", y: str = "accuracy"):  # noqa: ANN201
+    """Accuracy per pruned-layer configuration: bars per criterion, one panel per stage.
+
+    ``rows`` come from ``experiments.plan_table`` (keys "config", "criterion", "stage", ``y``).
+
+    Returns:
+        The seaborn ``FacetGrid``.
+    """
+    frame = pd.DataFrame(list(rows))
+    grid = sns.catplot(frame, x=x, y=y, hue="criterion", col="stage", kind="bar", height=3.2,
+                       aspect=1.6, sharey=False)
+    grid.set_titles("{col_name}")
+    grid.tick_params(axis="x", rotation=30)
     return grid
 
 

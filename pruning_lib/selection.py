@@ -189,3 +189,27 @@ def kept_counts(plan: Plan, sizes: dict[str, int]) -> dict[str, int]:
     """Filters that stay in each layer: ``sizes[layer] - len(removed[layer])``."""
     removed = plan["removed"]
     return {name: n - len(removed.get(name, [])) for name, n in sizes.items()}
+
+
+def restrict_plan(plan: Plan, layers: Sequence[str]) -> Plan:
+    """The part of an uncoupled ``plan`` that prunes only ``layers`` (the others stay whole).
+
+    Builds the layer-by-layer configurations of the Interspeech'22 table (C1, C2, C1+C2, …) from
+    one plan for all layers.
+
+    Raises:
+        KeyError: a layer the plan does not prune. ValueError: the plan has coupled groups (a
+            restriction could split one).
+
+    Example:
+        >>> restrict_plan({"removed": {"a": [0], "b": [1, 2]}, "coupled": []}, ["b"])
+        {'removed': {'b': [1, 2]}, 'coupled': []}
+    """
+    if plan.get("coupled"):
+        raise ValueError("restrict_plan works on uncoupled plans only; this one couples "
+                         f"{plan['coupled']}")
+    removed = plan["removed"]
+    unknown = [name for name in layers if name not in removed]
+    if unknown:
+        raise KeyError(f"the plan does not prune {unknown}; it prunes {list(removed)}")
+    return {"removed": {name: list(removed[name]) for name in layers}, "coupled": []}

@@ -26,27 +26,41 @@ from pruning_lib.criteria import nystrom, similarity
 
 def prune_and_measure(model: nn.Module, scores: dict[str, Tensor], ratio: float, *,
                       example_input: Tensor, loader: DataLoader,
-                      groups: Sequence[Sequence[str]] = ()) -> dict:
+                      groups: Sequence[Sequence[str]] = (), layers: Sequence[str] | None = None,
+                      macs_exclude: Sequence[str] = ()) -> dict:
     """Prune a copy of ``model`` uniformly at ``ratio`` by ``scores``; measure it.
 
     Args:
         model: Unpruned model (untouched).
         scores: {conv name: (n,)} precomputed scores.
         ratio: Fraction of filters removed in every layer/group, in [0, 1).
-        example_input: (1, C, H, W) for tracing and MAC counting.
+        example_input: (1, C, H, W) (or (1, T) for the audio models) for tracing and MAC counting.
         loader: Small evaluation split.
         groups: Coupled conv groups (``surgery.coupled_groups``).
+        layers: Prune only these scored layers (None: all of them; empty: none).
+        macs_exclude: Submodules left out of the MAC count (``metrics.count_macs``).
 
     Returns:
-        {"ratio", "accuracy", "correct", "n", "macs", "params", "widths", "plan", "seconds"}.
+        {"ratio", "layers", "accuracy", "correct", "n", "macs", "params", "widths", "plan",
+        "seconds"}.
+
+    Raises:
+        KeyError: a layer in ``layers`` that has no scores.
     """
     start = time.perf_counter()
-    plan = selection.plan_uniform(scores, ratio, groups=groups)
+    layers = list(scores) if layers is None else list(layers)
+    unknown = [name for name in layers if name not in scores]
+    if unknown:
+        raise KeyError(f"no scores for {unknown}; scored layers: {list(scores)}")
+    chosen = {name: scores[name] for name in layers}
+    plan = (selection.plan_uniform(chosen, ratio, groups=groups) if chosen
+            else {"removed": {}, "coupled": []})
     pruned = surgery.apply_plan(model, plan, example_input)
     result = train.evaluate(pruned, loader)
     modules = dict(pruned.named_modules())
-    return {"ratio": ratio, "accuracy": result["accuracy"], "correct": result["correct"],
-            "n": result["n"], "macs": metrics.count_macs(pruned, example_input),
+    return {"ratio": ratio, "layers": layers, "accuracy": result["accuracy"],
+            "correct": result["correct"], "n": result["n"],
+            "macs": metrics.count_macs(pruned, example_input, exclude=macs_exclude),
             "params": metrics.count_params(pruned),
             "widths": {name: modules[name].out_channels for name in scores},
             "plan": plan, "seconds": time.perf_counter() - start}
@@ -60,7 +74,17 @@ def readout_text(result: dict, baseline: dict) -> str:
     return (f"<b>{result['ratio']:.0%} of filters removed</b> · accuracy "
             f"<b>{result['accuracy']:.1%}</b> ({result['correct']}/{result['n']} images) · "
             f"MACs <b>{result['macs'] / 1e6:.2f} M</b> ({result['macs'] / baseline['macs']:.0%} of "
-            f"baseline) · params {result['params']:,}{TIMING_SEPARATOR}{result['seconds']:.2f} s")
+            f"baseline) · params {result['params']:,}{_layers_text(result)}"
+            f"{TIMING_SEPARATOR}{result['seconds']:.2f} s")
+
+
+def _layers_text(result: dict) -> str:
+    """" · in conv1, conv3" when only some scored layers are pruned (else nothing)."""
+    layers, scored = result.get("layers"), result.get("widths", {})
+    if layers is None or len(layers) == len(scored):
+        return ""
+    short = ", ".join(name.removesuffix(".conv").rsplit(".", 1)[-1] for name in layers)
+    return f" · pruned layers: {short or 'none'}"
 
 
 @dataclass
@@ -71,6 +95,8 @@ class Explorer:
         widget: The box to display.
         ratio: The ratio slider.
         criterion: The criterion dropdown.
+        layers: One checkbox per scored layer ({conv name: checkbox}); empty unless the explorer
+            was built with ``layer_picker=True``.
         readout: HTML read-out of the last result.
         output: Where the width plot is drawn.
         baseline: Measurements of the unpruned model (ratio 0).
@@ -80,6 +106,7 @@ class Explorer:
     widget: W.VBox
     ratio: W.FloatSlider
     criterion: W.Dropdown
+    layers: dict[str, W.Checkbox]
     readout: W.HTML
     output: W.Output
     baseline: dict
@@ -88,7 +115,8 @@ class Explorer:
 
 def pruning_explorer(model: nn.Module, scores_by_criterion: dict[str, dict[str, Tensor]],
                      loader: DataLoader, example_input: Tensor, *,
-                     groups: Sequence[Sequence[str]] = (), ratio: float = 0.5) -> Explorer:
+                     groups: Sequence[Sequence[str]] = (), ratio: float = 0.5,
+                     layer_picker: bool = False, macs_exclude: Sequence[str] = ()) -> Explorer:
     """Build the ratio × criterion explorer and render it once (so headless runs exercise it).
 
     Args:
@@ -98,21 +126,29 @@ def pruning_explorer(model: nn.Module, scores_by_criterion: dict[str, dict[str, 
         example_input: (1, C, H, W).
         groups: Coupled conv groups.
         ratio: Initial slider value.
+        layer_picker: Add one checkbox per scored layer: only ticked layers are pruned (the
+            layer-by-layer experiments of the audio lesson).
+        macs_exclude: Submodules left out of the MAC count, e.g. ``("frontend",)``.
 
     Returns:
         An ``Explorer``; display ``explorer.widget``.
     """
     first = next(iter(scores_by_criterion))
-    baseline = prune_and_measure(model, scores_by_criterion[first], 0.0,
-                                 example_input=example_input, loader=loader, groups=groups)
+    measure = {"example_input": example_input, "loader": loader, "groups": groups,
+               "macs_exclude": macs_exclude}
+    baseline = prune_and_measure(model, scores_by_criterion[first], 0.0, **measure)
     slider = W.FloatSlider(value=ratio, min=0.0, max=0.95, step=0.05, description="prune ratio",
                            continuous_update=False, readout_format=".2f")
     dropdown = W.Dropdown(options=list(scores_by_criterion), value=first, description="criterion")
-    explorer = Explorer(W.VBox(), slider, dropdown, W.HTML(), W.Output(), baseline)
+    boxes = ({name: W.Checkbox(value=True, description=name.removesuffix(".conv").rsplit(".", 1)[-1],
+                               indent=False, layout=W.Layout(width="auto"))
+              for name in scores_by_criterion[first]} if layer_picker else {})
+    explorer = Explorer(W.VBox(), slider, dropdown, boxes, W.HTML(), W.Output(), baseline)
 
     def update(_change: object = None) -> dict:
+        layers = [name for name, box in boxes.items() if box.value] if boxes else None
         result = prune_and_measure(model, scores_by_criterion[dropdown.value], slider.value,
-                                   example_input=example_input, loader=loader, groups=groups)
+                                   layers=layers, **measure)
         result["criterion"] = dropdown.value
         explorer.results.append(result)
         explorer.readout.value = readout_text(result, baseline)
@@ -123,9 +159,10 @@ def pruning_explorer(model: nn.Module, scores_by_criterion: dict[str, dict[str, 
             plt.close(ax.figure)
         return result
 
-    slider.observe(update, names="value")
-    dropdown.observe(update, names="value")
-    explorer.widget.children = [W.HBox([dropdown, slider]), explorer.readout, explorer.output]
+    for control in (slider, dropdown, *boxes.values()):
+        control.observe(update, names="value")
+    picker = [W.HBox([W.Label("prune layers:"), *boxes.values()])] if boxes else []
+    explorer.widget.children = [W.HBox([dropdown, slider]), *picker, explorer.readout, explorer.output]
     update()
     return explorer
 

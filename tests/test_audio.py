@@ -20,7 +20,7 @@ import pytest
 import soundfile
 import torch
 
-from pruning_lib import audio, audio_loaders, repro
+from pruning_lib import audio, audio_loaders, models, repro
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -383,3 +383,27 @@ def test_load_fsdd_reads_the_folder_in_pruning_fsdd_dir(monkeypatch, tmp_path):
     data = audio_loaders.load_fsdd("official")
     assert data.x_train.shape == (20, 8000) and data.x_test.shape == (10, 8000)
     assert data.source == str(tmp_path / "fsdd" / "recordings")
+
+
+# --- shipped audio checkpoints ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", models.AUDIO_PRETRAINED)
+def test_shipped_audio_checkpoint_matches_its_card(fsdd_clips, name):
+    """Each card's test accuracy is what the shipped weights score on the card's split, clip for clip."""
+    from pruning_lib import train
+
+    card = models.model_card(name)
+    net = models.load_pretrained(name)
+    split = audio_loaders.make_audio_data(fsdd_clips, card["test_split"])
+    result = train.evaluate(net, audio_loaders.make_audio_loaders(split).test)
+    expected = card["test_accuracy_full"]
+    assert (result["correct"], result["n"]) == (expected["correct"], expected["n"])
+    assert result["n"] == (300 if card["test_split"] == "official" else 500)
+    assert result["accuracy"] >= (0.96 if card["test_split"] == "official" else 0.9)
+
+
+def test_missing_speaker_card_says_how_to_train_it(monkeypatch, tmp_path):
+    monkeypatch.setenv("PRUNING_CHECKPOINT_DIR", str(tmp_path))
+    with pytest.raises(FileNotFoundError,
+                       match="python -m pruning_lib.train_audio --model dcase21_net --split speaker:theo"):
+        models.model_card("dcase21_net_speaker-theo")

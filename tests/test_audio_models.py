@@ -163,3 +163,64 @@ def test_save_and_load_pruned_audio_model(tmp_path):
     loaded = surgery.load_pruned(path)
     with torch.no_grad():
         torch.testing.assert_close(loaded(WAVES), r["pruned"](WAVES), atol=1e-6, rtol=0)
+
+
+# keras_style_params: parameter counts as the authors' Keras models report them ---------------------
+
+PAPER_LAYERS = {"C1": "features.conv1.conv", "C2": "features.conv2.conv", "C3": "features.conv3.conv"}
+
+
+def keras_dcase21_params(a: int, b: int, c: int) -> int:
+    """The Keras DCASE21_Net (Baseline_code.py) with a, b, c filters: conv weights + bias, BatchNorm
+    γ, β, mean, variance; Flatten of 2×1×c → Dense 100 → Dense 10."""
+    def conv_bn(c_in: int, c_out: int) -> int:
+        return c_out * c_in * 49 + c_out + 4 * c_out
+    return conv_bn(1, a) + conv_bn(a, b) + conv_bn(b, c) + (2 * c * 100 + 100) + (100 * 10 + 10)
+
+
+def test_keras_style_params_hand_cases():
+    unit = models.ConvBNReLU(2, 3, 3)
+    # Keras: conv 3·2·9 + 3 bias, BN 4·3 → 69; ours: 54 + γ, β 6 → 60, plus 3 per channel
+    assert metrics.count_params(unit) == 60
+    assert audio_models.keras_style_params(unit) == 69
+    assert audio_models.keras_style_params(nn.Linear(4, 5)) == 25   # no BatchNorm: plain count
+    dcase = models.build("dcase21_net")
+    assert audio_models.keras_style_params(dcase) == 46_246 == keras_dcase21_params(16, 16, 32)
+
+
+@pytest.mark.parametrize("widths", [(16, 16, 32), (11, 11, 22), (1, 16, 5), (16, 3, 32), (7, 9, 1)])
+def test_keras_style_params_of_pruned_dcase21_net_matches_the_keras_layout(widths):
+    model = models.build("dcase21_net").eval()
+    keep = dict(zip(PAPER_LAYERS.values(), widths, strict=True))
+    plan = selection.plan_keep_counts(score_model(model, l1_norm), keep)
+    pruned = surgery.apply_plan(model, plan, EXAMPLE)
+    assert models.conv_widths(pruned) == keep
+    assert audio_models.keras_style_params(pruned) == keras_dcase21_params(*widths)
+
+
+def published_rows() -> list:
+    from pruning_lib import published
+
+    rows = []
+    for row in published.INTERSPEECH22_DCASE21:
+        # C3 alone (16, 16, 22 filters) is 36,356 in the Keras layout of Baseline_code.py, but the
+        # authors' figure scripts (AI4S_comparison_accuracy.py, AI4S_compression_accuracy.py) list
+        # 36,256; C2+C3 and C1+C2+C3, which also prune C3, match exactly. Probably a typo upstream.
+        marks = (pytest.mark.xfail(strict=True, reason="published 36,256 vs 36,356 from the layout "
+                                   "(see comment)") if row["config"] == "C3" else ())
+        rows.append(pytest.param(row, id=row["config"], marks=marks))
+    return rows
+
+
+@pytest.mark.parametrize("row", published_rows())
+def test_keras_style_params_equal_the_published_interspeech22_table(row):
+    from pruning_lib import published
+
+    model = models.build("dcase21_net").eval()
+    configs = () if row["config"] == "none" else published.LAYER_CONFIGS[row["config"]]
+    convs = [PAPER_LAYERS[c] for c in configs]
+    keep = {PAPER_LAYERS[c]: k for c, k in published.INTERSPEECH22_KEPT.items()}
+    full = selection.plan_keep_counts(score_model(model, l1_norm), keep)
+    plan = selection.restrict_plan(full, convs)
+    pruned = surgery.apply_plan(model, plan, audio_models.example_input())
+    assert audio_models.keras_style_params(pruned) == row["params"]

@@ -99,3 +99,39 @@ def test_check_operator_norm_by_hand():
     assert checks.check_operator_norm_by_hand([1.0, 0.0, 1.0]) is True     # worked out in the lesson
     assert checks.check_operator_norm_by_hand([1.0, 0.5, 0.0]) is False
     assert checks.check_operator_norm_by_hand([1.0]) is False
+
+
+# --- lesson 02 and 06: Nyström landmarks, MAC shares ----------------------------------------------
+
+@pytest.mark.parametrize(("kernel", "n", "truth"), [((3, 3), 64, 9), ((5, 5), 256, 25), ((7, 7), 32, 32),
+                                                    ((7, 7), 16, 16), ((1, 1), 8, 1)])
+def test_check_nystrom_exact_m_is_min_of_n_and_kernel_area(capsys, kernel, n, truth):
+    assert checks.check_nystrom_exact_m(truth, kernel_size=kernel, n_filters=n) is True
+    assert capsys.readouterr().out.startswith(f"✓ m = {truth}")
+    assert checks.check_nystrom_exact_m(kernel[0] * kernel[1] + 1, kernel_size=kernel, n_filters=n) is False
+    assert "min(n, kh·kw)" in capsys.readouterr().out
+
+
+def test_check_own_mac_share_hand_case(capsys):
+    # conv a: 4 filters on 1 channel, 3x3, on 5x5 "same": 25·4·9 = 900 MACs; conv b: 25·2·4 = 200
+    net = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3, padding=1, bias=False),
+                              torch.nn.Conv2d(4, 2, 1, bias=False))
+    x = torch.zeros(1, 1, 5, 5)
+    assert metrics.count_macs(net, x) == 1100
+    truth = 100 * 900 * 1 / 4 / 1100                 # one of four filters of conv 0: 20.45%
+    assert checks.check_own_mac_share(truth, net, "0", 1, x) is True
+    assert checks.check_own_mac_share(round(truth, 2), net, "0", 1, x) is True
+    assert checks.check_own_mac_share(100 * (225 + 50) / 1100, net, "0", 1, x) is False   # counted conv b too
+    out = capsys.readouterr().out
+    assert out.count("✓") == 2 and "expected 20.45%" in out
+
+
+def test_check_own_mac_share_leaves_the_excluded_front_end_out():
+    from pruning_lib import audio_models
+
+    net, clip = audio_models.DCASE21Net().eval(), audio_models.example_input()
+    cnn_macs = metrics.count_macs(net, clip, exclude=("frontend",))
+    share = metrics.conv_macs(net, clip)["features.conv2.conv"] / cnn_macs
+    assert checks.check_own_mac_share(100 * share * 5 / 16, net, "features.conv2.conv", 5, clip,
+                                      exclude=("frontend",)) is True
+    assert checks.check_own_mac_share(100 * share * 5 / 16, net, "features.conv2.conv", 5, clip) is False

@@ -20,7 +20,7 @@ def manifest() -> dict[str, str]:
 def test_manifest_lists_the_subset_and_every_pretrained_checkpoint():
     names = set(manifest())
     assert "fashion_mnist_subset.npz" in names
-    assert {f"checkpoints/{n}.pt" for n in models.PRETRAINED} <= names
+    assert {f"checkpoints/{n}.pt" for n in models.PRETRAINED + models.AUDIO_PRETRAINED} <= names
 
 
 @pytest.mark.parametrize("name", sorted(manifest()))
@@ -28,7 +28,7 @@ def test_manifest_sha256_matches_the_file(name):
     assert models.sha256(repro.DATA_DIR / name) == manifest()[name]
 
 
-@pytest.mark.parametrize("name", models.PRETRAINED)
+@pytest.mark.parametrize("name", models.PRETRAINED + models.AUDIO_PRETRAINED)
 def test_model_card_sha256_matches_the_manifest(name):
     card = json.loads((repro.CHECKPOINT_DIR / f"{name}.json").read_text())
     assert card["sha256"] == manifest()[f"checkpoints/{name}.pt"]

@@ -1,13 +1,16 @@
 from __future__ import annotations
 
+from collections import OrderedDict
+
 import pytest
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
 from scipy import stats
+from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from pruning_lib import criteria, experiments, models, selection, surgery, train
+from pruning_lib import criteria, experiments, metrics, models, selection, surgery, train
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 EXAMPLE = torch.zeros(1, 1, 28, 28)
@@ -86,3 +89,92 @@ def test_evaluate_plan_without_fine_tuning_gives_one_pruned_record():
     (record,) = experiments.evaluate_plan(model, plan, setup)
     assert record["stage"] == "pruned" and record["n"] == 32
     assert record["params"] == sum(p.numel() for p in surgery.apply_plan(model, plan, EXAMPLE).parameters())
+
+
+# --- plan_table -------------------------------------------------------------------------------------------
+
+TINY_X = torch.zeros(1, 1, 8, 8)
+# conv1 1→4 3×3 on 8×8: 64·4·9 = 2,304 MACs; conv2 4→6: 64·6·4·9 = 13,824; fc 6→3: 18
+TINY_BASE = 2_304 + 13_824 + 18
+
+
+def tiny_model() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(OrderedDict(
+        conv1=models.ConvBNReLU(1, 4), conv2=models.ConvBNReLU(4, 6),
+        pool=nn.AdaptiveAvgPool2d(1), flat=nn.Flatten(), fc=nn.Linear(6, 3))).eval()
+
+
+def tiny_plans(model: nn.Module) -> dict[str, dict[str, dict]]:
+    keep = {"conv1.conv": 2, "conv2.conv": 3}
+    plans = {}
+    for criterion, fn in (("l1", criteria.l1_norm), ("neg_l1", lambda w: -criteria.l1_norm(w))):
+        full = selection.plan_keep_counts(criteria.score_model(model, fn), keep)
+        plans[criterion] = {"A": selection.restrict_plan(full, ["conv1.conv"]),
+                            "B": selection.restrict_plan(full, ["conv2.conv"]), "A+B": full}
+    return plans
+
+
+def tiny_loader(n: int = 24) -> DataLoader:
+    g = torch.Generator().manual_seed(3)
+    ds = TensorDataset(torch.randn(n, 1, 8, 8, generator=g), torch.randint(0, 3, (n,), generator=g))
+    return DataLoader(ds, batch_size=8)
+
+
+@pytest.mark.parametrize("finetune", [False, True])
+def test_plan_table_rows_reductions_and_untouched_model(finetune):
+    model = tiny_model()
+    plans = tiny_plans(model)
+    loader = tiny_loader()
+    setup = experiments.SweepSetup(TINY_X, loader, train_loader=loader if finetune else None,
+                                   finetune=train.TrainConfig(epochs=1, lr=0.01) if finetune else None)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    rows = experiments.plan_table(model, plans, setup, label="tiny")
+
+    stages = ("pruned", "fine-tuned") if finetune else ("pruned",)
+    assert len(rows) == 2 * 3 * len(stages)
+    assert [(r["criterion"], r["config"], r["stage"]) for r in rows] == [
+        (c, config, s) for c in ("l1", "neg_l1") for config in ("A", "B", "A+B") for s in stages]
+    assert metrics.count_macs(model, TINY_X) == TINY_BASE
+    # own layer only: conv1 loses 2 of 4 filters, conv2 3 of 6; with the next layer, conv2 also
+    # loses conv1's channels and fc conv2's: A+B leaves conv2 at 64·3·2·9 = 3,456 and fc at 9
+    own = {"A": 2_304 / 2, "B": 13_824 / 2, "A+B": 2_304 / 2 + 13_824 / 2}
+    real = {"A": 2_304 / 2 + 13_824 / 2, "B": 13_824 / 2 + 9, "A+B": 2_304 / 2 + (13_824 - 3_456) + 9}
+    for r in rows:
+        plan = plans[r["criterion"]][r["config"]]
+        pruned = surgery.apply_plan(model, plan, TINY_X)
+        assert r["model"] == "tiny" and r["n"] == 24
+        assert r["macs"] == metrics.count_macs(pruned, TINY_X) == TINY_BASE - real[r["config"]]
+        assert r["params"] == metrics.count_params(pruned)
+        assert r["own_reduction"] == pytest.approx(own[r["config"]] / TINY_BASE)
+        assert r["with_next_reduction"] == pytest.approx((TINY_BASE - r["macs"]) / TINY_BASE)
+        assert r["own_reduction"] <= r["with_next_reduction"]
+    first = rows[0]
+    direct = train.evaluate(surgery.apply_plan(model, plans["l1"]["A"], TINY_X), loader)
+    assert (first["accuracy"], first["correct"]) == (direct["accuracy"], direct["correct"])
+    assert not model.training
+    for k, v in model.state_dict().items():
+        torch.testing.assert_close(v, before[k], atol=0, rtol=0)
+
+
+def test_plan_table_counts_macs_without_the_excluded_submodules():
+    model = tiny_model()
+    setup = experiments.SweepSetup(TINY_X, tiny_loader(8), macs_exclude=("fc",))
+    rows = experiments.plan_table(model, {"l1": tiny_plans(model)["l1"]}, setup)
+    base = TINY_BASE - 18
+    by_config = {r["config"]: r for r in rows}
+    assert by_config["B"]["macs"] == base - 13_824 // 2                # fc's 9 MACs are not counted
+    assert by_config["B"]["with_next_reduction"] == pytest.approx(13_824 / 2 / base)
+    assert by_config["A"]["own_reduction"] == pytest.approx(2_304 / 2 / base)
+    assert all(r["model"] == "" for r in rows)
+
+
+def test_plan_table_plan_with_an_unknown_layer_is_a_key_error():
+    model = tiny_model()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    setup = experiments.SweepSetup(TINY_X, tiny_loader(8))
+    plans = {"l1": {"bad": {"removed": {"conv1": [0]}, "coupled": []}}}
+    with pytest.raises(KeyError, match="not convs of the model"):
+        experiments.plan_table(model, plans, setup)
+    for k, v in model.state_dict().items():
+        torch.testing.assert_close(v, before[k], atol=0, rtol=0)

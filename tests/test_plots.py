@@ -110,3 +110,35 @@ def test_plot_sweep_one_panel_per_model_and_plot_agreement_one_heatmap_per_matri
     fig = plots.plot_agreement({"rho": torch.eye(2), "overlap": torch.ones(2, 2)}, ["l1", "op"])
     assert [ax.get_title() for ax in fig.axes if ax.get_title()] == ["rho", "overlap"]
     plt.close("all")
+
+
+@pytest.mark.parametrize("n", [1, 3])
+@pytest.mark.parametrize("with_waves", [False, True])
+def test_plot_logmels_one_axes_per_clip_and_row(n, with_waves):
+    g = torch.Generator().manual_seed(0)
+    specs = torch.randn(n, 1, 40, 126, generator=g)
+    waves = torch.randn(n, 8000, generator=g) if with_waves else None
+    titles = [f"clip {i}" for i in range(n)]
+    fig = plots.plot_logmels(specs, titles, waves=waves)
+    assert isinstance(fig, Figure)
+    rows = 2 if with_waves else 1
+    assert len(fig.axes) == rows * n
+    top, bottom = fig.axes[:n], fig.axes[-n:]                      # row-major order
+    assert [ax.get_title() for ax in top] == titles
+    for j, ax in enumerate(bottom):
+        (image,) = ax.get_images()
+        np.testing.assert_array_equal(image.get_array(), specs[j, 0].numpy())
+        assert image.origin == "lower"
+        assert ax.get_xlim() == pytest.approx((0, 126 * 64 / 8000))   # frames → seconds
+    if with_waves:
+        for j, ax in enumerate(top):
+            (line,) = ax.get_lines()
+            np.testing.assert_allclose(line.get_ydata(), waves[j].numpy())
+            assert line.get_xdata()[-1] == pytest.approx(7999 / 8000)
+
+
+def test_plot_logmels_accepts_three_dimensional_specs():
+    specs = torch.zeros(2, 40, 10)
+    fig = plots.plot_logmels(specs, ["a", "b"])
+    assert len(fig.axes) == 2
+    assert fig.axes[0].get_images()[0].get_array().shape == (40, 10)

@@ -305,3 +305,57 @@ def test_plan_keep_counts_keeps_the_highest_scores_and_checks_counts():
         plan_keep_counts(scores, {"b": 0})
     with pytest.raises(KeyError, match="no scores"):
         plan_keep_counts(scores, {"c": 1})
+
+
+# --- restrict_plan ------------------------------------------------------------------------------------------
+
+def test_restrict_plan_hand_case_keeps_the_plan_order_given():
+    plan = {"removed": {"a": [0, 3], "b": [1, 2], "c": [4]}, "coupled": []}
+    assert selection.restrict_plan(plan, ["c", "a"]) == {"removed": {"c": [4], "a": [0, 3]}, "coupled": []}
+    assert selection.restrict_plan(plan, ["b"]) == {"removed": {"b": [1, 2]}, "coupled": []}
+    assert selection.restrict_plan(plan, []) == {"removed": {}, "coupled": []}
+    assert selection.restrict_plan(plan, ["a", "b", "c"]) == plan
+
+
+def test_restrict_plan_neither_mutates_nor_aliases_its_input():
+    plan = {"removed": {"a": [0, 3], "b": [1, 2]}, "coupled": []}
+    before = copy.deepcopy(plan)
+    out = selection.restrict_plan(plan, ["a", "b"])
+    assert plan == before
+    assert out["removed"] is not plan["removed"] and out["coupled"] is not plan["coupled"]
+    assert all(out["removed"][k] is not plan["removed"][k] for k in out["removed"])
+    out["removed"]["a"].append(7)
+    out["removed"]["c"] = [0]
+    out["coupled"].append(["x"])
+    assert plan == before
+
+
+@settings(max_examples=30)
+@given(scores=score_dicts(), ratio=ratios, data=st.data())
+def test_restrict_plan_of_plan_uniform_is_plan_uniform_of_the_subset(scores, ratio, data):
+    layers = data.draw(st.lists(st.sampled_from(sorted(scores)), unique=True))
+    full = plan_uniform(scores, ratio)
+    restricted = selection.restrict_plan(full, layers)
+    assert list(restricted["removed"]) == layers
+    if layers:
+        assert restricted == plan_uniform({k: scores[k] for k in layers}, ratio)
+    assert json.loads(json.dumps(restricted)) == restricted
+
+
+@pytest.mark.parametrize("layers", [["z"], ["a", "z"], ["A"]])
+def test_restrict_plan_unknown_layer_is_a_key_error(layers):
+    plan = {"removed": {"a": [0], "b": [1]}, "coupled": []}
+    before = copy.deepcopy(plan)
+    with pytest.raises(KeyError, match="does not prune"):
+        selection.restrict_plan(plan, layers)
+    assert plan == before
+
+
+def test_restrict_plan_of_a_coupled_plan_is_a_value_error():
+    scores = {"a": T([1.0, 2.0, 3.0, 4.0]), "b": T([4.0, 3.0, 2.0, 1.0]), "c": T([1.0, 2.0])}
+    plan = plan_uniform(scores, 0.5, groups=[["a", "b"]])
+    assert plan["coupled"]                                         # the group is listed
+    before = copy.deepcopy(plan)
+    with pytest.raises(ValueError, match="uncoupled"):
+        selection.restrict_plan(plan, ["c"])
+    assert plan == before

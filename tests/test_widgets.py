@@ -15,7 +15,7 @@ import torch  # noqa: E402
 from torch import Tensor, nn  # noqa: E402
 from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
 
-from pruning_lib import metrics, models, widgets  # noqa: E402
+from pruning_lib import metrics, models, surgery, widgets  # noqa: E402
 from pruning_lib.criteria import l1_norm, random_scores, score_model  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -126,3 +126,132 @@ def test_nystrom_explorer_updates_on_slider_and_layer_changes():
     assert results[-1] == {"layer": "a", **widgets.nystrom_compare(weights["a"], 9)}
     box.children[0].children[0].value = "b"
     assert results[-1]["layer"] == "b" and slider.max == 6
+
+
+# --- pruning only some layers (layers=..., layer_picker=True) and macs_exclude ----------------------------
+
+def test_prune_and_measure_one_layer_leaves_the_others_whole(setup):
+    model, scores, loader = setup["model"], setup["scores"]["l1"], setup["loader"]
+    before = snapshot(model)
+    layer = "features.conv3.conv"
+    r = widgets.prune_and_measure(model, scores, 0.5, example_input=EXAMPLE, loader=loader, layers=[layer])
+    expected = dict(zip(scores, VGG_WIDTHS, strict=True))
+    expected[layer] = 32 - 16
+    assert r["widths"] == expected
+    assert r["layers"] == [layer] and list(r["plan"]["removed"]) == [layer]
+    assert r["plan"]["removed"][layer] == sorted(torch.sort(scores[layer], stable=True).indices[:16].tolist())
+    # conv3 (32 → 16 filters, 14×14) and conv4's inputs (32 → 16) lose half their MACs
+    conv3, conv4 = 14 * 14 * 16 * 32 * 9, 14 * 14 * 32 * 32 * 9
+    assert r["macs"] == metrics.count_macs(model, EXAMPLE) - conv3 // 2 - conv4 // 2
+    for key, value in model.state_dict().items():
+        torch.testing.assert_close(value, before[key], atol=0, rtol=0)
+
+
+def test_prune_and_measure_no_layers_is_the_baseline(setup):
+    model, scores, loader = setup["model"], setup["scores"]["l1"], setup["loader"]
+    r = widgets.prune_and_measure(model, scores, 0.5, example_input=EXAMPLE, loader=loader, layers=[])
+    assert r["plan"] == {"removed": {}, "coupled": []} and r["layers"] == []
+    assert r["params"] == metrics.count_params(model)
+    assert r["macs"] == metrics.count_macs(model, EXAMPLE)
+    assert list(r["widths"].values()) == VGG_WIDTHS
+    base = widgets.prune_and_measure(model, scores, 0.0, example_input=EXAMPLE, loader=loader)
+    assert (r["accuracy"], r["correct"]) == (base["accuracy"], base["correct"])
+    assert "pruned layers: none" in widgets.readout_text(r, base)
+
+
+@pytest.mark.parametrize("layers", [["features.conv99.conv"], ["features.conv1.conv", "features.conv1"]])
+def test_prune_and_measure_unknown_layer_is_a_key_error(setup, layers):
+    model, scores, loader = setup["model"], setup["scores"]["l1"], setup["loader"]
+    before = snapshot(model)
+    with pytest.raises(KeyError, match="no scores for"):
+        widgets.prune_and_measure(model, scores, 0.5, example_input=EXAMPLE, loader=loader, layers=layers)
+    for key, value in model.state_dict().items():
+        torch.testing.assert_close(value, before[key], atol=0, rtol=0)
+
+
+def test_readout_text_names_the_pruned_layers_only_when_some_are_left_whole():
+    widths = {"features.conv1.conv": 8, "features.conv2.conv": 16, "layer1.0.conv2.conv": 4}
+    result = {"ratio": 0.5, "accuracy": 0.5, "correct": 1, "n": 2, "macs": 10, "params": 3,
+              "seconds": 0.25, "widths": widths}
+    base = {"macs": 20}
+    assert "pruned layers" not in widgets.readout_text(result, base)                      # no "layers"
+    assert "pruned layers" not in widgets.readout_text({**result, "layers": list(widths)}, base)
+    text = widgets.readout_text({**result, "layers": ["features.conv1.conv", "layer1.0.conv2.conv"]}, base)
+    assert " · pruned layers: conv1, conv2" in text
+    assert text.index("pruned layers") < text.index(widgets.TIMING_SEPARATOR)  # timing stays last
+    assert text.endswith(f"{widgets.TIMING_SEPARATOR}0.25 s")
+    assert "pruned layers: none" in widgets.readout_text({**result, "layers": []}, base)
+
+
+@pytest.fixture(scope="module")
+def audio_setup() -> dict:
+    audio_models = pytest.importorskip("pruning_lib.audio_models")
+    torch.manual_seed(0)
+    model = models.build("dcase21_net").eval()
+    g = torch.Generator().manual_seed(2)
+    waves, labels = 0.1 * torch.randn(20, 8000, generator=g), torch.randint(0, 10, (20,), generator=g)
+    return {"model": model, "example": audio_models.example_input(),
+            "loader": DataLoader(TensorDataset(waves, labels), batch_size=10),
+            "scores": {"l1": score_model(model, l1_norm)}}
+
+
+def test_prune_and_measure_macs_exclude_leaves_the_frontend_out(audio_setup):
+    model, x = audio_setup["model"], audio_setup["example"]
+    kwargs = {"example_input": x, "loader": audio_setup["loader"]}
+    full = widgets.prune_and_measure(model, audio_setup["scores"]["l1"], 0.5, **kwargs)
+    cnn = widgets.prune_and_measure(model, audio_setup["scores"]["l1"], 0.5, macs_exclude=("frontend",),
+                                    **kwargs)
+    assert cnn["plan"] == full["plan"] and cnn["params"] == full["params"]
+    assert cnn["macs"] == full["macs"] - 40 * 129 * 126          # the mel filterbank product
+    pruned = surgery.apply_plan(model, full["plan"], x)
+    assert cnn["macs"] == metrics.count_macs(pruned, x, exclude=("frontend",))
+
+
+def test_explorer_layer_picker_prunes_only_the_ticked_layers(audio_setup):
+    model, scores, loader, x = (audio_setup[k] for k in ("model", "scores", "loader", "example"))
+    before = snapshot(model)
+    explorer = widgets.pruning_explorer(model, scores, loader, x, ratio=0.5, layer_picker=True,
+                                        macs_exclude=("frontend",))
+    convs = ["features.conv1.conv", "features.conv2.conv", "features.conv3.conv"]
+    assert list(explorer.layers) == convs
+    assert [box.description for box in explorer.layers.values()] == ["conv1", "conv2", "conv3"]
+    assert all(box.value for box in explorer.layers.values())
+    assert any(box in getattr(child, "children", ()) for child in explorer.widget.children
+               for box in explorer.layers.values())                       # the picker is shown
+    assert explorer.baseline["macs"] == metrics.count_macs(model, x, exclude=("frontend",))
+    assert explorer.baseline["widths"] == {"features.conv1.conv": 16, "features.conv2.conv": 16,
+                                           "features.conv3.conv": 32}
+    assert len(explorer.results) == 1 and explorer.results[0]["layers"] == convs
+    assert "pruned layers:" not in explorer.readout.value
+
+    explorer.layers["features.conv2.conv"].value = False               # untick conv2: re-prunes
+    assert len(explorer.results) == 2
+    latest = explorer.results[-1]
+    assert latest["layers"] == ["features.conv1.conv", "features.conv3.conv"]
+    assert latest["widths"] == {"features.conv1.conv": 8, "features.conv2.conv": 16,
+                                "features.conv3.conv": 16}
+    assert latest["widths"]["features.conv2.conv"] == explorer.baseline["widths"]["features.conv2.conv"]
+    assert "features.conv2.conv" not in latest["plan"]["removed"]
+    assert "pruned layers: conv1, conv3" in explorer.readout.value
+    assert explorer.readout.value == widgets.readout_text(latest, explorer.baseline)
+    direct = widgets.prune_and_measure(model, scores["l1"], 0.5, example_input=x, loader=loader,
+                                       layers=["features.conv1.conv", "features.conv3.conv"],
+                                       macs_exclude=("frontend",))
+    for key in ("accuracy", "correct", "n", "macs", "params", "widths", "plan"):
+        assert latest[key] == direct[key], key
+
+    explorer.layers["features.conv2.conv"].value = True                # tick it again: all pruned
+    assert explorer.results[-1]["layers"] == convs
+    assert explorer.results[-1]["plan"] == explorer.results[0]["plan"]
+    assert "pruned layers:" not in explorer.readout.value
+    for key, value in model.state_dict().items():
+        torch.testing.assert_close(value, before[key], atol=0, rtol=0)
+
+
+def test_explorer_without_layer_picker_has_no_checkboxes(audio_setup):
+    model, scores, loader, x = (audio_setup[k] for k in ("model", "scores", "loader", "example"))
+    explorer = widgets.pruning_explorer(model, scores, loader, x, ratio=0.5)
+    assert explorer.layers == {}
+    assert explorer.results[-1]["layers"] == list(scores["l1"])
+    assert "pruned layers:" not in explorer.readout.value
+    assert explorer.baseline["macs"] == metrics.count_macs(model, x)        # frontend counted

@@ -21,7 +21,7 @@ Introduced in: notebooks/02_similarity_and_nystrom.ipynb (§The math).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch import Tensor, nn
@@ -215,10 +215,11 @@ def nystrom_distances(reps: Tensor, landmarks: Tensor, *, k: int | None = None) 
 @dataclass(frozen=True)
 class NystromConfig:
     """Nyström options (ICASSP 2023): m landmarks per layer (default min(n, kh·kw), the smallest m
-    that is generically exact), rank k ≤ m of W_k (default m), and a generator (None: the first m
-    filters, as the authors; else m random filters per layer, drawn in forward order)."""
+    that is generically exact; a dict {layer: m} gives each layer its own m in ``similarity_plan``),
+    rank k ≤ m of W_k (default m), and a generator (None: the first m filters, as the authors; else
+    m random filters per layer, drawn in forward order)."""
 
-    m: int | None = None
+    m: int | dict[str, int] | None = None
     k: int | None = None
     generator: torch.Generator | None = None
 
@@ -282,7 +283,8 @@ def similarity_plan(model: nn.Module, *, layers: Sequence[str] | None = None,
         ``{"removed": {layer: sorted removed indices}, "coupled": []}``, for ``surgery.apply_plan``.
 
     Raises:
-        KeyError: unknown layer. ValueError: a coupled layer requested, or a layer's error, named
+        KeyError: unknown layer, or a per-layer ``nystrom.m`` without that layer. ValueError: a
+            coupled layer requested, or a layer's error, named
             (m > n, one filter, NaN weights, an all-zero filter).
 
     Introduced in: notebooks/02_similarity_and_nystrom.ipynb (§Experiment).
@@ -292,9 +294,48 @@ def similarity_plan(model: nn.Module, *, layers: Sequence[str] | None = None,
     removed = {}
     for name in _plan_layers(model, layers, coupled):
         weight = modules[name].weight.detach()
+        config = nystrom
+        if nystrom is not None and isinstance(nystrom.m, dict):
+            if name not in nystrom.m:
+                raise KeyError(f"NystromConfig.m has no entry for {name!r}; it has {list(nystrom.m)}")
+            config = replace(nystrom, m=nystrom.m[name])
         try:
-            keep = set(similarity_keep(weight, nystrom=nystrom, decimals=decimals).tolist())
+            keep = set(similarity_keep(weight, nystrom=config, decimals=decimals).tolist())
         except ValueError as err:
             raise ValueError(f"{name}: {err}") from err
         removed[name] = [i for i in range(weight.shape[0]) if i not in keep]
     return {"removed": removed, "coupled": []}
+
+
+def smallest_exact_m(weight: Tensor, *, decimals: int | None = 5) -> dict:
+    """The smallest number of landmarks whose Nyström keep-list equals the exact one (ICASSP 2023).
+
+    The authors' selection rule: sweep m = 1, 2, … with the first m filters as landmarks (k = m)
+    and stop at the first m whose ``greedy_pair_keep`` list is the exact list. The sweep ends by
+    m = n at the latest (every column known: D̃ = D up to round-off). The loop is over m, not over
+    filters; each step is one vectorised Nyström product.
+
+    Args:
+        weight: Conv weight (n, c, kh, kw), n ≥ 2.
+        decimals: Rounding of D and D̃ before the greedy step.
+
+    Returns:
+        {"m": smallest m, "n": filters, "d": kh·kw, "kept": filters kept, "error": ‖D − D̃‖₂ at that m}.
+
+    Introduced in: notebooks/06_audio_pruning.ipynb (§Nyström).
+
+    Example:
+        >>> w = torch.randn(16, 4, 3, 3, generator=torch.Generator().manual_seed(0))
+        >>> smallest_exact_m(w)["m"] <= 9     # generically exact once m ≥ d = 9
+        True
+    """
+    R = filter_representatives(weight)                        # (n, d)
+    exact = cosine_distances(R)
+    keep = greedy_pair_keep(exact, decimals=decimals)
+    n, d = R.shape
+    for m in range(1, n + 1):
+        approx = nystrom_distances(R, choose_landmarks(n, m))
+        if torch.equal(greedy_pair_keep(approx, decimals=decimals), keep):
+            break
+    return {"m": m, "n": n, "d": d, "kept": len(keep),
+            "error": float(torch.linalg.matrix_norm(exact - approx, ord=2))}

@@ -34,6 +34,7 @@ from pruning_lib.criteria.similarity import (
     nystrom_distances,
     similarity_keep,
     similarity_plan,
+    smallest_exact_m,
     whole_filter_representatives,
 )
 
@@ -308,6 +309,22 @@ def test_plan_for_selected_layers(vgg):
     assert list(plan["removed"]) == ["features.conv3.conv"]
 
 
+def test_plan_with_one_m_per_layer_equals_one_plan_per_layer(vgg):
+    layers = ["features.conv1.conv", "features.conv3.conv"]
+    per_layer = similarity_plan(vgg, layers=layers, nystrom=NystromConfig(m={layers[0]: 3, layers[1]: 7}))
+    one = similarity_plan(vgg, layers=[layers[0]], nystrom=NystromConfig(m=3))
+    other = similarity_plan(vgg, layers=[layers[1]], nystrom=NystromConfig(m=7))
+    assert per_layer["removed"] == {**one["removed"], **other["removed"]}
+    assert one["removed"] != similarity_plan(vgg, layers=[layers[0]], nystrom=NystromConfig(m=7))["removed"] \
+        or other["removed"] != similarity_plan(vgg, layers=[layers[1]], nystrom=NystromConfig(m=3))["removed"]
+
+
+def test_plan_with_a_per_layer_m_missing_a_layer_is_a_key_error(vgg):
+    with pytest.raises(KeyError, match=r"no entry for 'features\.conv3\.conv'"):
+        similarity_plan(vgg, layers=["features.conv1.conv", "features.conv3.conv"],
+                        nystrom=NystromConfig(m={"features.conv1.conv": 3}))
+
+
 # --- bad inputs ------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("m", [0, -1, 11, 2.5, True])
@@ -410,3 +427,54 @@ def test_non_integer_landmarks_are_a_value_error():
     R = filter_representatives(rand_weight((8, 2, 3, 3), seed=8))
     with pytest.raises(ValueError, match="integer indices"):
         nystrom_distances(R, torch.tensor([0.0, 1.5]))
+
+
+# --- smallest_exact_m (the ICASSP'23 choice of m) ----------------------------------------------------------
+
+@settings(max_examples=25)
+@given(n=st.integers(4, 24), c=st.integers(1, 4), kernel=st.sampled_from([3, 5]),
+       seed=st.integers(0, 2**31 - 1), decimals=st.sampled_from([5, None]))
+def test_smallest_exact_m_is_the_first_m_whose_nystrom_keep_list_is_exact(n, c, kernel, seed, decimals):
+    w = rand_weight((n, c, kernel, kernel), seed)
+    result = smallest_exact_m(w, decimals=decimals)
+    m = result["m"]
+    exact = similarity_keep(w, decimals=decimals)
+    assert (result["n"], result["d"], result["kept"]) == (n, kernel * kernel, len(exact))
+    assert 1 <= m <= n
+    assert torch.equal(similarity_keep(w, nystrom=NystromConfig(m=m), decimals=decimals), exact)
+    for smaller in range(1, m):
+        assert not torch.equal(similarity_keep(w, nystrom=NystromConfig(m=smaller), decimals=decimals), exact)
+    if kernel == 3 and n >= 9:
+        assert m <= 9                                         # exact reconstruction from d landmarks
+    assert result["error"] >= 0.0
+
+
+def test_smallest_exact_m_error_is_the_spectral_norm_at_that_m():
+    w = rand_weight((20, 3, 3, 3), 7)
+    result = smallest_exact_m(w)
+    R = filter_representatives(w)
+    approx = nystrom_distances(R, choose_landmarks(20, result["m"]))
+    assert result["error"] == pytest.approx(approximation_error(cosine_distances(R), approx), abs=1e-12)
+    full = smallest_exact_m(rand_weight((20, 3, 3, 3), 7))
+    assert full == result                                     # deterministic
+
+
+def test_smallest_exact_m_hand_case_one_landmark_suffices_for_1x1_filters():
+    # 1×1 filters with one channel: every representative is ±1, so S = r rᵀ has rank 1 and m = 1
+    # reconstructs D exactly (0 for equal signs, 2 for opposite signs)
+    w = torch.tensor([1.0, 2.0, -1.0, 3.0]).reshape(4, 1, 1, 1)
+    result = smallest_exact_m(w)
+    assert (result["m"], result["n"], result["d"]) == (1, 4, 1)
+    assert result["kept"] == len(similarity_keep(w)) == 3
+    assert result["error"] == pytest.approx(0.0, abs=1e-12)
+
+
+@pytest.mark.parametrize(("weight", "match"), [
+    (torch.ones(1, 2, 3, 3), "at least 2 filters"),
+    (torch.zeros(4, 1, 3, 3), "all zero"),
+])
+def test_smallest_exact_m_bad_weights_are_value_errors(weight, match):
+    before = weight.clone()
+    with pytest.raises(ValueError, match=match):
+        smallest_exact_m(weight)
+    torch.testing.assert_close(weight, before, atol=0, rtol=0)

@@ -2,7 +2,8 @@
 
 For every lesson with a "Try it" widget: run all cells (FAST mode), find the slider, move it one
 step with the keyboard, and check that the read-out now shows the value the library computes for
-the new position. For lesson 00 also check that the live fine-tuning figure changes while it trains.
+the new position. For lesson 00 also check that the live fine-tuning figure changes while it trains;
+for lesson 06 also untick a layer's checkbox and check the read-out for the other two layers.
 Screenshots go to build/e2e/.
 """
 
@@ -124,15 +125,16 @@ def check_pruning_slider(page: object, notebook: str, expected: Callable[[float]
     page.screenshot(path=str(SCREENSHOTS / f"{notebook.removesuffix('.ipynb')}.png"), full_page=False)
 
 
-def pruning_expectation(model_loader: Callable[[], object], loader: object, ratio_scores: str):
+def pruning_expectation(model_loader: Callable[[], object], loader: object, ratio_scores: str, *,
+                        example: torch.Tensor = EXAMPLE, **measure: object):
     """The read-out the library computes for the lesson's explorer at a given ratio."""
     model = model_loader()
     scores = criteria.score_model(model, criteria.PASSIVE_CRITERIA[ratio_scores])
-    groups = surgery.coupled_groups(model, EXAMPLE)
+    groups = surgery.coupled_groups(model, example)
 
-    def expected(ratio: float) -> dict:
-        return widgets.prune_and_measure(model, scores, ratio, example_input=EXAMPLE, loader=loader,
-                                         groups=groups)
+    def expected(ratio: float, layers: list[str] | None = None) -> dict:
+        return widgets.prune_and_measure(model, scores, ratio, example_input=example, loader=loader,
+                                         groups=groups, layers=layers, **measure)
 
     return expected
 
@@ -181,3 +183,24 @@ def test_lesson_02_landmark_slider(page, lab_url):
     assert (int(shown[3]), int(shown[4]), int(shown[5])) == (
         truth["kept_exact"], truth["kept_nystrom"], truth["differ"])
     page.screenshot(path=str(SCREENSHOTS / "02_similarity_and_nystrom.png"), full_page=False)
+
+
+def test_lesson_06_slider_and_layer_checkboxes(page, lab_url):
+    from pruning_lib import audio_loaders, audio_models
+
+    open_and_run(page, lab_url, "06_audio_pruning.ipynb")
+    loader = audio_loaders.fsdd_loaders("speaker:theo", fast=True, seed=0).eval
+    clip, frontend = audio_models.example_input(), ("frontend",)
+    expected = pruning_expectation(lambda: models.load_pretrained("dcase21_net_speaker-theo"), loader, "l1",
+                                   example=clip, macs_exclude=frontend)
+    check_pruning_slider(page, "06_audio_pruning.ipynb", expected)
+    # untick conv1: only conv2 and conv3 are pruned now, at the slider's new ratio (0.55)
+    box = wait_for_readout(page, "of filters removed")
+    before = box.inner_text()
+    page.locator(".widget-checkbox", has_text="conv1").locator("input").first.click()
+    shown_text = visible_text(wait_for_change(box, before))
+    assert "pruned layers: conv2, conv3" in shown_text
+    shown = parse_readout(shown_text)
+    truth = expected(0.55, layers=["features.conv2.conv", "features.conv3.conv"])
+    assert (shown["correct"], shown["n"], shown["params"]) == (truth["correct"], truth["n"], truth["params"])
+    assert shown["macs_m"] == pytest.approx(truth["macs"] / 1e6, abs=0.005)
