@@ -118,3 +118,20 @@ def check_own_mac_share(answer: float, model: nn.Module, layer: str, n_removed: 
                    f"{truth:.2f}% of the MACs: {n_removed}/{conv.out_channels} of {layer}'s share",
                    f"expected {truth:.2f}%, you said {answer}: take the layer's MACs "
                    f"(metrics.conv_macs), times {n_removed}/{conv.out_channels}, over the total")
+
+
+def check_stop_index(answer: int, scores: Sequence[float]) -> bool:
+    """Exercise: the block index where the layer-pruning stop rule stops (``layer_pruning.stop_index``)."""
+    from pruning_lib.layer_pruning import stop_index
+
+    truth = stop_index(scores)
+    return _report(int(answer) == truth,
+                   f"index {truth}: the first block whose successor does not score higher",
+                   f"expected {truth}, you said {answer}: walk while the next score is strictly higher")
+
+
+def check_max_mean_vip(answer: float) -> bool:
+    """Exercise: the largest possible mean VIP of a block (1, since Σ_j VIP_j² = p)."""
+    return _report(abs(float(answer) - 1.0) < 1e-9, "1: Σ VIP² = p, so mean VIP ≤ sqrt(mean VIP²) = 1, "
+                   "with equality only when every VIP is 1",
+                   f"not {answer}: use Σ_j VIP_j² = p and the inequality mean(x) ≤ sqrt(mean(x²))")

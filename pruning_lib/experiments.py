@@ -132,6 +132,47 @@ def plan_table(model: nn.Module, plans: dict[str, dict[str, dict]], setup: Sweep
     return rows
 
 
+def match_macs(model: nn.Module, scores: dict[str, Tensor], target_macs: float, example_input: Tensor, *,
+               groups: Sequence[Sequence[str]] = (), step: float = 0.01,
+               max_ratio: float = 0.95) -> tuple[float, nn.Module]:
+    """The uniform ratio (a multiple of ``step``) whose pruned model's MACs come closest to a target.
+
+    MACs never increase with the ratio, so a bisection over the grid needs about log2(max_ratio / step)
+    surgeries (7 for the defaults). Used to compare criteria, or depth against width, at equal MACs.
+
+    Args:
+        model: The unpruned model (untouched).
+        scores: {conv name: (n,)}, higher = keep.
+        target_macs: MACs (on ``example_input``) to match.
+        example_input: (1, C, H, W).
+        groups: Coupled conv groups (``surgery.coupled_groups``).
+        step: Grid of ratios tried: 0, step, 2·step, … ≤ max_ratio.
+
+    Returns:
+        (ratio, pruned model) with |MACs − target| smallest over the grid (ties: the smaller ratio).
+    """
+    grid = [round(i * step, 10) for i in range(int(max_ratio / step + 1e-9) + 1)]
+    cache: dict[int, tuple[int, nn.Module]] = {}
+
+    def at(i: int) -> tuple[int, nn.Module]:
+        if i not in cache:
+            pruned = surgery.apply_plan(model, selection.plan_uniform(scores, grid[i], groups=groups),
+                                        example_input)
+            cache[i] = (metrics.count_macs(pruned, example_input), pruned)
+        return cache[i]
+
+    lo, hi = 0, len(grid) - 1            # invariant: MACs(lo) >= target > MACs(hi), unless at the ends
+    if at(hi)[0] >= target_macs:
+        return grid[hi], at(hi)[1]
+    if at(lo)[0] <= target_macs:
+        return grid[lo], at(lo)[1]
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if at(mid)[0] >= target_macs else (lo, mid)
+    best = min((lo, hi), key=lambda i: (abs(at(i)[0] - target_macs), i))
+    return grid[best], at(best)[1]
+
+
 def spearman(a: Tensor, b: Tensor) -> float:
     """Spearman rank correlation of two score vectors of shape (n,) (ties broken by index).
 

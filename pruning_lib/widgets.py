@@ -20,7 +20,7 @@ from IPython.display import display
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
-from pruning_lib import metrics, plots, selection, surgery, train
+from pruning_lib import layer_pruning, metrics, plots, selection, surgery, train
 from pruning_lib.criteria import nystrom, similarity
 
 
@@ -224,3 +224,61 @@ def nystrom_explorer(weights: dict[str, Tensor], *, m: int = 4) -> tuple[W.VBox,
     layer.observe(update, names="value")
     update()
     return W.VBox([W.HBox([layer, slider]), readout]), results
+
+
+def truncate_and_measure(model: nn.Module, block: str, *, fit_loader: DataLoader, loader: DataLoader,
+                         example_input: Tensor) -> dict:
+    """Cut ``model`` after ``block`` (``layer_pruning.truncate``), fit the new head by ridge regression
+    on ``fit_loader`` (``layer_pruning.fit_head``), and measure it on ``loader``.
+
+    Returns:
+        {"block", "accuracy", "correct", "n", "macs", "params", "blocks_kept", "seconds"}.
+    """
+    start = time.perf_counter()
+    net = layer_pruning.fit_head(layer_pruning.truncate(model, block), fit_loader)
+    result = train.evaluate(net, loader)
+    return {"block": block, "accuracy": result["accuracy"], "correct": result["correct"], "n": result["n"],
+            "macs": metrics.count_macs(net, example_input), "params": metrics.count_params(net),
+            "blocks_kept": len(net.trunk), "seconds": time.perf_counter() - start}
+
+
+def depth_readout_text(result: dict, baseline: dict) -> str:
+    """The read-out of ``depth_explorer`` (HTML)."""
+    kept = result["blocks_kept"]
+    return (f"<b>cut after {result['block']}</b> ({kept} residual block{'s' * (kept != 1)} kept) · "
+            f"probe accuracy "
+            f"<b>{result['accuracy']:.1%}</b> ({result['correct']}/{result['n']} images) · MACs "
+            f"<b>{result['macs'] / 1e6:.2f} M</b> ({result['macs'] / baseline['macs']:.0%} of baseline) · "
+            f"params {result['params']:,}{TIMING_SEPARATOR}{result['seconds']:.2f} s")
+
+
+def depth_explorer(model: nn.Module, fit_loader: DataLoader, loader: DataLoader, example_input: Tensor, *,
+                   block: str | None = None) -> tuple[W.VBox, list[dict]]:
+    """A slider over the residual blocks of a ``ResNetCifar``: cut there, fit a probe head, measure.
+
+    Args:
+        model: Unpruned ``ResNetCifar`` (untouched).
+        fit_loader: Images the new head is fitted on (a few hundred to a few thousand).
+        loader: Small evaluation split.
+        example_input: (1, C, H, W) for the MAC count.
+        block: Initial cut (default: the last block, i.e. the full depth with a refitted head).
+
+    Returns:
+        (widget to display, results list: each update appends ``truncate_and_measure``'s dict).
+    """
+    blocks = layer_pruning.residual_blocks(model, 1)
+    measure = {"fit_loader": fit_loader, "loader": loader, "example_input": example_input}
+    baseline = truncate_and_measure(model, blocks[-1], **measure)
+    slider = W.SelectionSlider(options=blocks, value=block or blocks[-1], description="cut after",
+                               continuous_update=False, layout=W.Layout(width="420px"))
+    readout, results = W.HTML(), []
+
+    def update(_change: object = None) -> dict:
+        result = truncate_and_measure(model, slider.value, **measure)
+        results.append(result)
+        readout.value = depth_readout_text(result, baseline)
+        return result
+
+    slider.observe(update, names="value")
+    update()
+    return W.VBox([slider, readout]), results

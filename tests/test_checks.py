@@ -135,3 +135,19 @@ def test_check_own_mac_share_leaves_the_excluded_front_end_out():
     assert checks.check_own_mac_share(100 * share * 5 / 16, net, "features.conv2.conv", 5, clip,
                                       exclude=("frontend",)) is True
     assert checks.check_own_mac_share(100 * share * 5 / 16, net, "features.conv2.conv", 5, clip) is False
+
+
+# --- lesson 05: the layer-pruning stop rule and the VIP ceiling ------------------------------------------
+
+def test_check_stop_index(capsys):
+    scores = [0.90, 0.93, 0.95, 0.95, 0.97, 0.92]
+    assert checks.check_stop_index(2, scores) is True          # 0.95 → 0.95 is not a rise
+    assert checks.check_stop_index(4, scores) is False         # the largest score is not the rule
+    out = capsys.readouterr().out
+    assert out.startswith("✓ index 2") and "expected 2, you said 4" in out
+
+
+def test_check_max_mean_vip(capsys):
+    assert checks.check_max_mean_vip(1.0) is True
+    assert checks.check_max_mean_vip(64) is False              # p is the sum of squares, not the mean
+    assert "Σ_j VIP_j² = p" in capsys.readouterr().out

@@ -178,3 +178,24 @@ def test_plan_table_plan_with_an_unknown_layer_is_a_key_error():
         experiments.plan_table(model, plans, setup)
     for k, v in model.state_dict().items():
         torch.testing.assert_close(v, before[k], atol=0, rtol=0)
+
+
+# --- match_macs: the uniform ratio whose MACs come closest to a target ------------------------------------
+
+def test_match_macs_agrees_with_an_exhaustive_scan_and_leaves_the_model_alone():
+    from pruning_lib import criteria, metrics, models, selection, surgery
+
+    torch.manual_seed(0)
+    net = models.build("vgg16_slim").eval()
+    x = torch.zeros(1, 1, 28, 28)
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    scores = criteria.score_model(net, criteria.l1_norm)
+    full = metrics.count_macs(net, x)
+    scan = {r / 10: metrics.count_macs(surgery.apply_plan(net, selection.plan_uniform(scores, r / 10), x), x)
+            for r in range(10)}
+    for target in (full, 0.61 * full, 0.3 * full, 0.05 * full, 0.0):
+        ratio, pruned = experiments.match_macs(net, scores, target, x, step=0.1, max_ratio=0.9)
+        best = min(scan, key=lambda r: (abs(scan[r] - target), r))
+        assert ratio == pytest.approx(best) and metrics.count_macs(pruned, x) == scan[best]
+    for key, value in net.state_dict().items():
+        torch.testing.assert_close(value, before[key], atol=0, rtol=0)

@@ -255,3 +255,45 @@ def test_explorer_without_layer_picker_has_no_checkboxes(audio_setup):
     assert explorer.results[-1]["layers"] == list(scores["l1"])
     assert "pruned layers:" not in explorer.readout.value
     assert explorer.baseline["macs"] == metrics.count_macs(model, x)        # frontend counted
+
+
+# --- depth explorer (lesson 05) ---------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def depth_setup() -> dict:
+    torch.manual_seed(0)
+    model = models.ResNetCifar(depth=8).eval()
+    g = torch.Generator().manual_seed(3)
+    images, labels = torch.randn(40, 1, 16, 16, generator=g), torch.arange(40) % 10
+    return {"model": model, "loader": DataLoader(TensorDataset(images, labels), batch_size=16),
+            "example": torch.zeros(1, 1, 16, 16)}
+
+
+def test_truncate_and_measure_matches_the_library_pipeline(depth_setup):
+    from pruning_lib import layer_pruning, train
+
+    model, loader, x = depth_setup["model"], depth_setup["loader"], depth_setup["example"]
+    before = snapshot(model)
+    r = widgets.truncate_and_measure(model, "layer2.0", fit_loader=loader, loader=loader, example_input=x)
+    net = layer_pruning.fit_head(layer_pruning.truncate(model, "layer2.0"), loader)
+    assert (r["block"], r["blocks_kept"]) == ("layer2.0", 2)
+    assert (r["macs"], r["params"]) == (metrics.count_macs(net, x), metrics.count_params(net))
+    assert r["correct"] == train.evaluate(net, loader)["correct"] and r["n"] == 40
+    for key, value in model.state_dict().items():
+        torch.testing.assert_close(value, before[key], atol=0, rtol=0)
+
+
+def test_depth_explorer_callback_returns_what_truncate_and_measure_returns(depth_setup):
+    model, loader, x = depth_setup["model"], depth_setup["loader"], depth_setup["example"]
+    box, results = widgets.depth_explorer(model, loader, loader, x, block="layer3.0")
+    slider, readout = box.children
+    assert list(slider.options) == ["layer1.0", "layer2.0", "layer3.0"] and len(results) == 1
+    assert "cut after layer3.0" in readout.value
+    slider.value = "layer1.0"
+    assert len(results) == 2 and results[-1]["block"] == "layer1.0"
+    expected = widgets.truncate_and_measure(model, "layer1.0", fit_loader=loader, loader=loader,
+                                            example_input=x)
+    assert {k: v for k, v in results[-1].items() if k != "seconds"} == {
+        k: v for k, v in expected.items() if k != "seconds"}
+    assert f"({results[-1]['correct']}/40 images)" in readout.value
+    assert "(1 residual block kept)" in readout.value

@@ -1,0 +1,337 @@
+"""Discriminative layer pruning (Jordao, Lie, Schwartz, IEEE JSTSP 2020): score residual blocks with
+PLS + VIP, cut the network after the last block worth keeping, attach a new head.
+
+The pipeline, as in the authors' code for CIFAR ResNets (``pruning_methods.md`` §5):
+
+1. ``residual_blocks``: the candidate layers, the residual blocks from a start stage on (the code's
+   ``block = 2``: stage 3 only), in depth order.
+2. ``block_features``: each block's residual sum (the ``Add`` output, before the block's ReLU),
+   average-pooled to a small grid and flattened, for N labelled training images.
+3. ``vip``: a PLS2 fit (scikit-learn ``PLSRegression``, ``scale=True``) of one-hot labels on one
+   block's features, and the Variable Importance in Projection of every feature.
+4. ``layer_scores``: a block's score is the mean VIP of its features. Because Σ_j VIP_j² = p for
+   every fit, the mean is at most 1 and measures how *evenly* importance is spread over the block's
+   features, not how much label information it holds (the docs of ``vip`` show the identity).
+5. ``stop_index``: walk the blocks in depth order while the score keeps rising; stop at the first
+   block whose successor does not score higher (the last block if the scores rise throughout: the
+   authors' code leaves that case undefined).
+6. ``truncate``: a new, physically shallower network: everything after the chosen block is dropped
+   and a new head (ReLU → global average pool → Linear) is attached. The input model is untouched.
+
+Decisions of this package:
+
+* Pooling: the authors average-pool 32×32 CIFAR maps with an 8×8 window, which leaves 4×4, 2×2 and
+  1×1 grids in stages 1, 2, 3. Our Fashion-MNIST maps are 28×28, 14×14, 7×7, so ``block_features``
+  pools adaptively to the same grids (256, 128 and 64 features for widths 16, 32, 64).
+* ``fit_head`` (ours, not the paper's, which initialises the new head randomly and fine-tunes for 200
+  epochs) fits the new head by ridge regression on the pooled features, a linear probe: it makes a
+  truncated network's accuracy *before* fine-tuning meaningful.
+* ``remove_blocks`` (a variant from the authors' later code): drop chosen identity blocks anywhere,
+  instead of truncating.
+
+Introduced in: notebooks/05_pls_layer_pruning.ipynb.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+import torch
+from sklearn.cross_decomposition import PLSRegression
+from torch import Tensor, nn
+
+from pruning_lib.models import BasicBlock, ResNetCifar
+
+GRID_BY_STAGE = {1: 4, 2: 2, 3: 1}   # pooled grid side per stage: the authors' AvgPool(8) on CIFAR
+
+
+def _check_n_images(n_images: int | None) -> None:
+    if n_images is not None and n_images < 1:
+        raise ValueError(f"n_images must be a positive number of images or None (all), got {n_images}")
+
+
+def _check_resnet(model: nn.Module) -> None:
+    if not isinstance(model, ResNetCifar):
+        raise TypeError(f"layer pruning here works on ResNetCifar models (resnet20, resnet56, …), "
+                        f"got {type(model).__name__}")
+
+
+def residual_blocks(model: nn.Module, start_stage: int = 3) -> list[str]:
+    """Names of the residual blocks from ``start_stage`` on, in depth order ("layer3.0", …).
+
+    Args:
+        model: A ``ResNetCifar``.
+        start_stage: 1, 2 or 3 (the authors' default ``block = 2`` is stage 3).
+
+    Raises:
+        TypeError: not a ``ResNetCifar``. ValueError: a stage outside 1–3.
+
+    Example:
+        >>> residual_blocks(ResNetCifar(20), start_stage=3)
+        ['layer3.0', 'layer3.1', 'layer3.2']
+    """
+    _check_resnet(model)
+    if start_stage not in (1, 2, 3):
+        raise ValueError(f"start_stage must be 1, 2 or 3, got {start_stage}")
+    return [f"layer{s}.{i}" for s in range(start_stage, 4) for i in range(len(getattr(model, f"layer{s}")))]
+
+
+@torch.no_grad()
+def block_features(model: nn.Module, loader: Iterable[tuple[Tensor, Tensor]], blocks: Sequence[str], *,
+                   n_images: int | None = None) -> tuple[dict[str, Tensor], Tensor]:
+    """Pooled residual sums of ``blocks`` (before each block's ReLU) and the labels, for PLS.
+
+    Each block's output map (B, C, H, W) is average-pooled to a g × g grid (``GRID_BY_STAGE``:
+    4, 2, 1 for stages 1, 2, 3) and flattened to (B, C·g²). Hooks are removed afterwards; the
+    model's train/eval mode is restored.
+
+    Args:
+        model: A ``ResNetCifar``.
+        loader: Batches (images, labels).
+        blocks: Names from ``residual_blocks``.
+        n_images: Stop after this many images (None: the whole loader).
+
+    Returns:
+        ({block: features (N, C·g²) float64}, labels (N,) int64).
+    """
+    _check_resnet(model)
+    _check_n_images(n_images)
+    modules = dict(model.named_modules())
+    unknown = [b for b in blocks if not isinstance(modules.get(b), BasicBlock)]
+    if unknown:
+        raise KeyError(f"not residual blocks of this model: {unknown}; blocks: {residual_blocks(model, 1)}")
+    store: dict[str, list[Tensor]] = {b: [] for b in blocks}
+
+    def hook(name: str):  # noqa: ANN202
+        grid = GRID_BY_STAGE[int(name[len("layer")])]
+
+        def record(_relu: nn.Module, inputs: tuple[Tensor, ...]) -> None:
+            pooled = nn.functional.adaptive_avg_pool2d(inputs[0], grid)        # (B, C, g, g)
+            store[name].append(pooled.flatten(1).double())
+        return record
+
+    handles = [modules[f"{b}.relu"].register_forward_pre_hook(hook(b)) for b in blocks]
+    was_training, labels, seen = model.training, [], 0
+    model.eval()
+    try:
+        for x, y in loader:
+            if n_images is not None:
+                x, y = x[: n_images - seen], y[: n_images - seen]
+            model(x)
+            labels.append(y)
+            seen += len(y)
+            if n_images is not None and seen >= n_images:
+                break
+    finally:
+        model.train(was_training)
+        for h in handles:
+            h.remove()
+    return {b: torch.cat(store[b]) for b in blocks}, torch.cat(labels)
+
+
+def one_hot(labels: Tensor, num_classes: int | None = None) -> Tensor:
+    """(N,) int labels → (N, K) float64 one-hot targets (K = max label + 1 unless given)."""
+    k = int(labels.max()) + 1 if num_classes is None else num_classes
+    return nn.functional.one_hot(labels.long(), k).double()
+
+
+def pls_fit(X: Tensor, Y: Tensor, n_components: int = 4) -> PLSRegression:
+    """scikit-learn PLS2 (NIPALS, ``scale=True``) of targets Y (N, K) on features X (N, p).
+
+    Raises:
+        ValueError: fewer than 2 samples, n_components outside [1, min(N, p)], or mismatched N.
+    """
+    if X.ndim != 2 or Y.ndim != 2 or len(X) != len(Y):
+        raise ValueError(f"need X (N, p) and Y (N, K) with the same N, got {tuple(X.shape)}, "
+                         f"{tuple(Y.shape)}")
+    if len(X) < 2:
+        raise ValueError(f"PLS needs at least 2 samples, got {len(X)}")
+    if not 1 <= n_components <= min(X.shape):
+        raise ValueError(f"n_components must be in [1, min(N, p)] = [1, {min(X.shape)}], got {n_components}")
+    return PLSRegression(n_components=n_components, scale=True).fit(X.numpy(), Y.numpy())
+
+
+def vip_from_pls(pls: PLSRegression) -> Tensor:
+    """VIP of every feature of a fitted PLS model, vectorised over features and components.
+
+    VIP_j = sqrt( p · Σ_k SS_k (w_jk / ‖w_k‖)² / Σ_k SS_k ),  SS_k = (t_kᵀt_k)(q_kᵀq_k),
+
+    with x-weights W (p, h), x-scores T (N, h) and y-loadings Q (K, h). Σ_j VIP_j² = p always
+    (the normalised weights have unit columns), so mean_j VIP_j ≤ 1.
+
+    Returns:
+        (p,) float64.
+    """
+    W = torch.from_numpy(np.asarray(pls.x_weights_, dtype=np.float64))     # (p, h)
+    T = torch.from_numpy(np.asarray(pls.x_scores_, dtype=np.float64))      # (N, h)
+    Q = torch.from_numpy(np.asarray(pls.y_loadings_, dtype=np.float64))    # (K, h)
+    ss = (T * T).sum(0) * (Q * Q).sum(0)                                    # (h,)
+    w2 = (W / W.norm(dim=0, keepdim=True)) ** 2                             # (p, h)
+    return torch.sqrt(W.shape[0] * (w2 @ ss) / ss.sum())
+
+
+def vip(X: Tensor, labels: Tensor, n_components: int = 4) -> Tensor:
+    """VIP scores (p,) of the features X (N, p) for predicting one-hot ``labels`` (N,) with PLS.
+
+    Example:
+        >>> g = torch.Generator().manual_seed(0)
+        >>> y = torch.arange(40) % 2
+        >>> X = torch.cat([y[:, None] + 0.1 * torch.randn(40, 1, generator=g),
+        ...                torch.randn(40, 2, generator=g)], 1).double()
+        >>> s = vip(X, y, n_components=1)
+        >>> bool(s[0] > s[1:].max()), round(float((s ** 2).sum()), 6)   # the label feature wins; Σ VIP² = p
+        (True, 3.0)
+    """
+    return vip_from_pls(pls_fit(X, one_hot(labels), n_components))
+
+
+def vip_reference(pls: PLSRegression) -> Tensor:
+    """VIP by the textbook double loop over features and components (for tests and the lesson)."""
+    W, T, Q = (np.asarray(a, dtype=np.float64) for a in (pls.x_weights_, pls.x_scores_, pls.y_loadings_))
+    p, h = W.shape
+    ss = [float(T[:, k] @ T[:, k]) * float(Q[:, k] @ Q[:, k]) for k in range(h)]
+    out = []
+    for j in range(p):
+        acc = sum(ss[k] * (W[j, k] / np.linalg.norm(W[:, k])) ** 2 for k in range(h))
+        out.append(np.sqrt(p * acc / sum(ss)))
+    return torch.tensor(out, dtype=torch.float64)
+
+
+def layer_scores(features: dict[str, Tensor], labels: Tensor, n_components: int = 4) -> dict[str, float]:
+    """Mean VIP of each block's features (one PLS per block), in the dict's (depth) order."""
+    y = one_hot(labels)
+    return {b: float(vip_from_pls(pls_fit(X, y, n_components)).mean()) for b, X in features.items()}
+
+
+def stop_index(scores: Sequence[float]) -> int:
+    """The authors' stop rule: the first l with scores[l+1] ≤ scores[l]; the last index if none.
+
+    Examples:
+        >>> stop_index([0.5, 0.7, 0.6, 0.9])
+        1
+        >>> stop_index([0.5, 0.6, 0.7])     # rising throughout: keep every candidate
+        2
+    """
+    if not len(scores):
+        raise ValueError("no scores: need at least one candidate block")
+    for i in range(len(scores) - 1):
+        if scores[i + 1] <= scores[i]:
+            return i
+    return len(scores) - 1
+
+
+class TruncatedResNet(nn.Module):
+    """A ``ResNetCifar`` cut after one residual block, with a new head.
+
+    stem → the kept blocks (``trunk``) → global average pool → Linear(C, num_classes). The kept
+    blocks end with their own ReLU, which plays the authors' head ReLU.
+
+    Input (B, C_in, H, W) → logits (B, num_classes).
+    """
+
+    def __init__(self, stem: nn.Module, trunk: nn.Sequential, channels: int, num_classes: int) -> None:
+        super().__init__()
+        self.stem = stem
+        self.trunk = trunk
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(channels, num_classes)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.fc(torch.flatten(self.pool(self.trunk(self.stem(x))), 1))
+
+
+def truncate(model: nn.Module, block: str, *, seed: int = 0) -> TruncatedResNet:
+    """A new network: ``model`` up to and including ``block``, then a fresh head (seeded init).
+
+    Args:
+        model: A ``ResNetCifar`` (not modified; weights are deep-copied).
+        block: Last block kept, e.g. "layer3.0".
+        seed: Seeds the new Linear head's initialisation.
+
+    Raises:
+        TypeError: not a ``ResNetCifar``. KeyError: unknown block.
+    """
+    _check_resnet(model)
+    names = residual_blocks(model, 1)
+    if block not in names:
+        raise KeyError(f"unknown block {block!r}; blocks: {names}")
+    modules = dict(model.named_modules())
+    kept = [copy.deepcopy(modules[b]) for b in names[: names.index(block) + 1]]
+    channels = kept[-1].conv2.conv.out_channels
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        net = TruncatedResNet(copy.deepcopy(model.stem), nn.Sequential(*kept), channels,
+                              model.fc.out_features)
+    return net.train(model.training)
+
+
+@torch.no_grad()
+def fit_head(model: nn.Module, loader: Iterable[tuple[Tensor, Tensor]], *, n_images: int | None = None,
+             ridge: float = 1e-3) -> nn.Module:
+    """A copy of ``model`` whose final Linear is fitted by ridge regression on one-hot labels.
+
+    The head's inputs (the pooled features) are collected for up to ``n_images`` images; the fit is
+    closed-form: [W b] = argmin ‖[F 1][W b]ᵀ − Y‖² + ridge·N·‖W‖². A linear probe (this package's
+    choice, not the paper's), so a truncated network can be evaluated before fine-tuning.
+
+    Args:
+        model: A network whose last module is ``fc`` (``ResNetCifar`` or ``TruncatedResNet``).
+        loader: Batches (images, labels).
+        n_images: How many images to fit on (None: the whole loader).
+        ridge: Strength of the L2 penalty on W, relative to N.
+    """
+    _check_n_images(n_images)
+    new = copy.deepcopy(model).eval()
+    feats, labels, seen = [], [], 0
+    handle = new.fc.register_forward_pre_hook(lambda _m, inp: feats.append(inp[0].double()))
+    try:
+        for x, y in loader:
+            if n_images is not None:
+                x, y = x[: n_images - seen], y[: n_images - seen]
+            new(x)
+            labels.append(y)
+            seen += len(y)
+            if n_images is not None and seen >= n_images:
+                break
+    finally:
+        handle.remove()
+    F = torch.cat(feats)                                                   # (N, C)
+    Y = one_hot(torch.cat(labels), new.fc.out_features)                    # (N, K)
+    A = torch.cat([F, torch.ones(len(F), 1, dtype=F.dtype)], 1)           # (N, C + 1)
+    penalty = ridge * len(F) * torch.eye(A.shape[1], dtype=F.dtype)
+    penalty[-1, -1] = 0.0                                                  # no penalty on the bias
+    try:
+        coef = torch.linalg.solve(A.T @ A + penalty, A.T @ Y)              # (C + 1, K)
+    except torch.linalg.LinAlgError as err:
+        raise ValueError(f"the head's inputs are linearly dependent (e.g. a channel that is always 0) "
+                         f"and ridge={ridge} does not regularise them; use ridge > 0") from err
+    new.fc.weight.copy_(coef[:-1].T.float())
+    new.fc.bias.copy_(coef[-1].float())
+    return new.train(model.training)
+
+
+def remove_blocks(model: nn.Module, blocks: Sequence[str]) -> nn.Module:
+    """A copy of ``model`` without the given identity-shortcut blocks (the later variant).
+
+    Only blocks whose shortcut is the identity can go: the first block of stages 2 and 3 changes the
+    shape (stride 2, more channels), so removing it would break the network.
+
+    Raises:
+        KeyError: unknown block. ValueError: a block with a projection shortcut.
+    """
+    _check_resnet(model)
+    names = residual_blocks(model, 1)
+    unknown = [b for b in blocks if b not in names]
+    if unknown:
+        raise KeyError(f"unknown blocks {unknown}; blocks: {names}")
+    modules = dict(model.named_modules())
+    fixed = [b for b in blocks if not isinstance(modules[b].shortcut, nn.Identity)]
+    if fixed:
+        raise ValueError(f"{fixed} change the shape (projection shortcut) and cannot be removed")
+    new = copy.deepcopy(model)
+    for b in blocks:
+        stage, index = b.split(".")
+        getattr(new, stage)[int(index)] = nn.Identity()
+    return new
