@@ -204,3 +204,29 @@ def test_lesson_06_slider_and_layer_checkboxes(page, lab_url):
     truth = expected(0.55, layers=["features.conv2.conv", "features.conv3.conv"])
     assert (shown["correct"], shown["n"], shown["params"]) == (truth["correct"], truth["n"], truth["params"])
     assert shown["macs_m"] == pytest.approx(truth["macs"] / 1e6, abs=0.005)
+
+
+def test_lesson_05_depth_slider(page, lab_url):
+    from pruning_lib import layer_pruning
+
+    open_and_run(page, lab_url, "05_pls_layer_pruning.ipynb")
+    box = wait_for_readout(page, "cut after")
+    before = visible_text(box.inner_text())
+    block = re.search(r"cut after (layer\d\.\d+)", before)[1]
+    move_slider_right(page)
+    after = visible_text(wait_for_change(box, box.inner_text()))
+    shown = re.search(r"cut after (\S+) \((\d+) residual blocks? kept\) · probe accuracy ([\d.]+)% "
+                      r"\((\d+)/(\d+) images\) · MACs ([\d.]+) M .* params ([\d,]+)", after)
+    assert shown, f"unexpected read-out: {after!r}"
+    resnet = models.load_pretrained("resnet20")
+    blocks = layer_pruning.residual_blocks(resnet, 1)
+    fashion = data.load_fashion_mnist()
+    truth = widgets.truncate_and_measure(
+        resnet, blocks[blocks.index(block) + 1], example_input=EXAMPLE,
+        fit_loader=data.subset_loader(fashion, "train", 100, seed=0, batch_size=256),
+        loader=data.subset_loader(fashion, "test", 50, seed=0))
+    assert shown[1] == truth["block"] and int(shown[2]) == truth["blocks_kept"]
+    assert (int(shown[4]), int(shown[5])) == (truth["correct"], truth["n"])
+    assert float(shown[6]) == pytest.approx(truth["macs"] / 1e6, abs=0.005)
+    assert int(shown[7].replace(",", "")) == truth["params"]
+    page.screenshot(path=str(SCREENSHOTS / "05_pls_layer_pruning.png"), full_page=False)
