@@ -135,3 +135,18 @@ def check_max_mean_vip(answer: float) -> bool:
     return _report(abs(float(answer) - 1.0) < 1e-9, "1: Σ VIP² = p, so mean VIP ≤ sqrt(mean VIP²) = 1, "
                    "with equality only when every VIP is 1",
                    f"not {answer}: use Σ_j VIP_j² = p and the inequality mean(x) ≤ sqrt(mean(x²))")
+
+
+ACTIVE = frozenset({"mean_activation", "apoz", "hrank", "pls_layer"})
+CRITERIA_QUIZ = ("l1", "fpgm", "operator_norm", "similarity", "mean_activation", "apoz", "hrank",
+                 "pls_layer")
+
+
+def check_active_criteria(answer: Iterable[str]) -> bool:
+    """Exercise: which of ``CRITERIA_QUIZ`` need data (are active)?"""
+    given = set(answer)
+    unknown = given - set(CRITERIA_QUIZ)
+    if unknown:
+        return _report(False, "", f"not in the quiz: {sorted(unknown)}; choose among {list(CRITERIA_QUIZ)}")
+    return _report(given == ACTIVE, f"active: {sorted(ACTIVE)}; the rest read only the weights",
+                   f"missing {sorted(ACTIVE - given)}; not active {sorted(given - ACTIVE)}")

@@ -133,11 +133,15 @@ def plan_table(model: nn.Module, plans: dict[str, dict[str, dict]], setup: Sweep
 
 
 def match_macs(model: nn.Module, scores: dict[str, Tensor], target_macs: float, example_input: Tensor, *,
-               groups: Sequence[Sequence[str]] = (), step: float = 0.01,
-               max_ratio: float = 0.95) -> tuple[float, nn.Module]:
-    """The uniform ratio (a multiple of ``step``) whose pruned model's MACs come closest to a target.
+               groups: Sequence[Sequence[str]] = (), step: float = 0.01, max_ratio: float = 0.95,
+               exclude: Sequence[str] = (),
+               plan_fn: Callable[..., dict] = selection.plan_uniform) -> tuple[float, nn.Module]:
+    """The ratio (a multiple of ``step``) whose pruned model's MACs come closest to a target.
 
-    MACs never increase with the ratio, so a bisection over the grid needs about log2(max_ratio / step)
+    With ``plan_uniform`` every criterion gets the same widths at a ratio; with ``plan_global`` the
+    criterion decides each layer's width, so equal ratios can cost different MACs and matching the
+    MACs is what makes a comparison fair. Either way a larger ratio removes a superset of filters, so
+    MACs never increase with the ratio, and a bisection over the grid needs about log2(max_ratio / step)
     surgeries (7 for the defaults). Used to compare criteria, or depth against width, at equal MACs.
 
     Args:
@@ -147,6 +151,8 @@ def match_macs(model: nn.Module, scores: dict[str, Tensor], target_macs: float, 
         example_input: (1, C, H, W).
         groups: Coupled conv groups (``surgery.coupled_groups``).
         step: Grid of ratios tried: 0, step, 2·step, … ≤ max_ratio.
+        exclude: Submodules left out of the MAC count (``metrics.count_macs``).
+        plan_fn: ``selection.plan_uniform`` or ``selection.plan_global``.
 
     Returns:
         (ratio, pruned model) with |MACs − target| smallest over the grid (ties: the smaller ratio).
@@ -156,9 +162,8 @@ def match_macs(model: nn.Module, scores: dict[str, Tensor], target_macs: float, 
 
     def at(i: int) -> tuple[int, nn.Module]:
         if i not in cache:
-            pruned = surgery.apply_plan(model, selection.plan_uniform(scores, grid[i], groups=groups),
-                                        example_input)
-            cache[i] = (metrics.count_macs(pruned, example_input), pruned)
+            pruned = surgery.apply_plan(model, plan_fn(scores, grid[i], groups=groups), example_input)
+            cache[i] = (metrics.count_macs(pruned, example_input, exclude=exclude), pruned)
         return cache[i]
 
     lo, hi = 0, len(grid) - 1            # invariant: MACs(lo) >= target > MACs(hi), unless at the ends
@@ -171,6 +176,41 @@ def match_macs(model: nn.Module, scores: dict[str, Tensor], target_macs: float, 
         lo, hi = (mid, hi) if at(mid)[0] >= target_macs else (lo, mid)
     best = min((lo, hi), key=lambda i: (abs(at(i)[0] - target_macs), i))
     return grid[best], at(best)[1]
+
+
+def budget_sweep(model: nn.Module, scores_by_criterion: dict[str, dict[str, Tensor]],
+                 budgets: Sequence[float], setup: SweepSetup, *, label: str = "",
+                 step: float = 0.01) -> list[dict]:
+    """Compare criteria at equal cost: for each MAC budget, prune by each criterion at the ratio whose
+    MACs come closest to it (``match_macs`` with ``setup.plan_fn``: uniform or global), then evaluate
+    (and fine-tune, if set up).
+
+    Args:
+        model: The unpruned model (untouched).
+        scores_by_criterion: {criterion: {conv name: (n,)}}.
+        budgets: MACs to keep, as fractions of the unpruned model's, e.g. [0.5, 0.25].
+        setup: Loaders, coupling (``groups``), fine-tuning, ``macs_exclude`` (left out of every count).
+        label: Stored as "model" in every record.
+        step: Ratio grid of ``match_macs``.
+
+    Returns:
+        Records {"model", "criterion", "budget", "ratio", "macs_fraction", "stage", "accuracy",
+        "correct", "n", "macs", "params", "seconds"} (one per stage).
+    """
+    if any(not 0 < b <= 1 for b in budgets):
+        raise ValueError(f"budgets are fractions of the unpruned MACs in (0, 1], got {list(budgets)}")
+    base = metrics.count_macs(model, setup.example_input, exclude=setup.macs_exclude)
+    rows = []
+    combos = list(itertools.product(scores_by_criterion, budgets))
+    for criterion, budget in tqdm(combos, desc=f"budgets {label}".strip(), leave=False):
+        ratio, _ = match_macs(model, scores_by_criterion[criterion], budget * base, setup.example_input,
+                              groups=setup.groups, step=step, exclude=setup.macs_exclude,
+                              plan_fn=setup.plan_fn)
+        plan = setup.plan_fn(scores_by_criterion[criterion], ratio, groups=setup.groups)
+        for record in evaluate_plan(model, plan, setup):
+            rows.append({"model": label, "criterion": criterion, "budget": budget, "ratio": ratio,
+                         "macs_fraction": record["macs"] / base, **record})
+    return rows
 
 
 def spearman(a: Tensor, b: Tensor) -> float:

@@ -11,7 +11,7 @@ Introduced in: notebooks/00_tour.ipynb (§Try it).
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import ipywidgets as W
@@ -20,7 +20,7 @@ from IPython.display import display
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
-from pruning_lib import layer_pruning, metrics, plots, selection, surgery, train
+from pruning_lib import experiments, layer_pruning, metrics, plots, selection, surgery, train
 from pruning_lib.criteria import nystrom, similarity
 
 
@@ -282,3 +282,63 @@ def depth_explorer(model: nn.Module, fit_loader: DataLoader, loader: DataLoader,
     slider.observe(update, names="value")
     update()
     return W.VBox([slider, readout]), results
+
+
+def budget_and_measure(model: nn.Module, scores: dict[str, Tensor], budget: float, *, example_input: Tensor,
+                       loader: DataLoader, groups: Sequence[Sequence[str]] = (),
+                       plan_fn: Callable[..., dict] = selection.plan_uniform, step: float = 0.01) -> dict:
+    """Prune ``model`` by ``scores`` to about ``budget`` of its MACs (``experiments.match_macs``); measure.
+
+    Returns:
+        {"budget", "ratio", "accuracy", "correct", "n", "macs", "macs_fraction", "params", "seconds"}.
+    """
+    start = time.perf_counter()
+    base = metrics.count_macs(model, example_input)
+    ratio, pruned = experiments.match_macs(model, scores, budget * base, example_input, groups=groups,
+                                           step=step, plan_fn=plan_fn)
+    result = train.evaluate(pruned, loader)
+    macs = metrics.count_macs(pruned, example_input)
+    return {"budget": budget, "ratio": ratio, "accuracy": result["accuracy"], "correct": result["correct"],
+            "n": result["n"], "macs": macs, "macs_fraction": macs / base,
+            "params": metrics.count_params(pruned), "seconds": time.perf_counter() - start}
+
+
+def budget_readout_text(result: dict) -> str:
+    """The read-out of ``budget_explorer`` (HTML)."""
+    return (f"<b>budget {result['budget']:.0%} of the MACs</b> → ratio {result['ratio']:.2f} "
+            f"({result['macs_fraction']:.1%} of the MACs kept) · accuracy <b>{result['accuracy']:.1%}</b> "
+            f"({result['correct']}/{result['n']} images) · params {result['params']:,}"
+            f"{TIMING_SEPARATOR}{result['seconds']:.2f} s")
+
+
+def budget_explorer(model: nn.Module, scores_by_criterion: dict[str, dict[str, Tensor]], loader: DataLoader,
+                    example_input: Tensor, *, groups: Sequence[Sequence[str]] = (), budget: float = 0.5,
+                    step: float = 0.01) -> tuple[W.VBox, list[dict]]:
+    """A MAC-budget slider, a criterion dropdown and a uniform/global toggle; each change prunes a copy
+    of ``model`` to the budget and measures it (before fine-tuning).
+
+    Returns:
+        (widget to display, results list: each update appends ``budget_and_measure``'s dict plus
+        "criterion" and "allocation").
+    """
+    first = next(iter(scores_by_criterion))
+    slider = W.FloatSlider(value=budget, min=0.1, max=1.0, step=0.05, description="MAC budget",
+                           continuous_update=False, readout_format=".2f")
+    dropdown = W.Dropdown(options=list(scores_by_criterion), value=first, description="criterion")
+    allocation = W.ToggleButtons(options=["uniform", "global"], value="uniform", description="widths")
+    plan_fns = {"uniform": selection.plan_uniform, "global": selection.plan_global}
+    readout, results = W.HTML(), []
+
+    def update(_change: object = None) -> dict:
+        result = budget_and_measure(model, scores_by_criterion[dropdown.value], slider.value,
+                                    example_input=example_input, loader=loader, groups=groups,
+                                    plan_fn=plan_fns[allocation.value], step=step)
+        result.update(criterion=dropdown.value, allocation=allocation.value)
+        results.append(result)
+        readout.value = budget_readout_text(result)
+        return result
+
+    for control in (slider, dropdown, allocation):
+        control.observe(update, names="value")
+    update()
+    return W.VBox([W.HBox([dropdown, slider]), allocation, readout]), results

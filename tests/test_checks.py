@@ -151,3 +151,12 @@ def test_check_max_mean_vip(capsys):
     assert checks.check_max_mean_vip(1.0) is True
     assert checks.check_max_mean_vip(64) is False              # p is the sum of squares, not the mean
     assert "Σ_j VIP_j² = p" in capsys.readouterr().out
+
+
+def test_check_active_criteria(capsys):
+    assert checks.check_active_criteria(["mean_activation", "apoz", "hrank", "pls_layer"]) is True
+    assert checks.check_active_criteria(["mean_activation", "hrank"]) is False
+    assert checks.check_active_criteria(["l1", "mean_activation", "apoz", "hrank", "pls_layer"]) is False
+    assert checks.check_active_criteria(["magic"]) is False
+    out = capsys.readouterr().out
+    assert "missing ['apoz', 'pls_layer']" in out and "not active ['l1']" in out and "not in the quiz" in out

@@ -183,8 +183,6 @@ def test_plan_table_plan_with_an_unknown_layer_is_a_key_error():
 # --- match_macs: the uniform ratio whose MACs come closest to a target ------------------------------------
 
 def test_match_macs_agrees_with_an_exhaustive_scan_and_leaves_the_model_alone():
-    from pruning_lib import criteria, metrics, models, selection, surgery
-
     torch.manual_seed(0)
     net = models.build("vgg16_slim").eval()
     x = torch.zeros(1, 1, 28, 28)
@@ -199,3 +197,45 @@ def test_match_macs_agrees_with_an_exhaustive_scan_and_leaves_the_model_alone():
         assert ratio == pytest.approx(best) and metrics.count_macs(pruned, x) == scan[best]
     for key, value in net.state_dict().items():
         torch.testing.assert_close(value, before[key], atol=0, rtol=0)
+
+
+def test_budget_sweep_prunes_each_criterion_to_the_budget_and_records_both_stages():
+    torch.manual_seed(0)
+    net = models.build("vgg16_slim").eval()
+    x = torch.zeros(1, 1, 28, 28)
+    g = torch.Generator().manual_seed(1)
+    loader = DataLoader(TensorDataset(torch.randn(16, 1, 28, 28, generator=g), torch.arange(16) % 10),
+                        batch_size=8)
+    seeded = torch.Generator().manual_seed(0)
+    scores = {"l1": criteria.score_model(net, criteria.l1_norm),
+              "random": criteria.score_model(net, lambda w: criteria.random_scores(w, seeded))}
+    setup = experiments.SweepSetup(x, loader, train_loader=loader,
+                                   finetune=train.TrainConfig(epochs=1, lr=0.01))
+    rows = experiments.budget_sweep(net, scores, [0.5, 0.25], setup, label="vgg", step=0.05)
+    assert [(r["criterion"], r["budget"], r["stage"]) for r in rows] == [
+        (c, b, s) for c in ("l1", "random") for b in (0.5, 0.25) for s in ("pruned", "fine-tuned")]
+    base = metrics.count_macs(net, x)
+    for r in rows:
+        ratio, pruned = experiments.match_macs(net, scores[r["criterion"]], r["budget"] * base, x, step=0.05)
+        assert r["ratio"] == ratio and r["macs"] == metrics.count_macs(pruned, x)
+        assert r["macs_fraction"] == pytest.approx(r["macs"] / base) and r["n"] == 16
+    assert all(abs(r["macs_fraction"] - r["budget"]) < 0.1 for r in rows)
+    with pytest.raises(ValueError, match="fractions of the unpruned MACs"):
+        experiments.budget_sweep(net, scores, [1.5], setup)
+
+
+def test_match_macs_with_global_plans_scans_the_criterion_dependent_widths():
+    torch.manual_seed(0)
+    net = models.build("vgg16_slim").eval()
+    x = torch.zeros(1, 1, 28, 28)
+    scores = criteria.score_model(net, criteria.l1_norm)
+    scan = {r / 10: metrics.count_macs(surgery.apply_plan(net, selection.plan_global(scores, r / 10), x), x)
+            for r in range(10)}
+    assert list(scan.values()) == sorted(scan.values(), reverse=True)       # monotone in the ratio
+    target = 0.4 * metrics.count_macs(net, x)
+    ratio, pruned = experiments.match_macs(net, scores, target, x, step=0.1, max_ratio=0.9,
+                                           plan_fn=selection.plan_global)
+    best = min(scan, key=lambda r: (abs(scan[r] - target), r))
+    assert ratio == pytest.approx(best) and metrics.count_macs(pruned, x) == scan[best]
+    uniform_ratio, _ = experiments.match_macs(net, scores, target, x, step=0.1, max_ratio=0.9)
+    assert uniform_ratio != ratio               # the two allocations need different ratios here

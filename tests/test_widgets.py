@@ -15,7 +15,7 @@ import torch  # noqa: E402
 from torch import Tensor, nn  # noqa: E402
 from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
 
-from pruning_lib import metrics, models, surgery, widgets  # noqa: E402
+from pruning_lib import metrics, models, selection, surgery, widgets  # noqa: E402
 from pruning_lib.criteria import l1_norm, random_scores, score_model  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -297,3 +297,35 @@ def test_depth_explorer_callback_returns_what_truncate_and_measure_returns(depth
         k: v for k, v in expected.items() if k != "seconds"}
     assert f"({results[-1]['correct']}/40 images)" in readout.value
     assert "(1 residual block kept)" in readout.value
+
+
+# --- budget explorer (lesson 07) --------------------------------------------------------------------------
+
+def test_budget_and_measure_matches_match_macs(setup):
+    from pruning_lib import experiments, train
+
+    model, scores, loader = setup["model"], setup["scores"]["l1"], setup["loader"]
+    r = widgets.budget_and_measure(model, scores, 0.4, example_input=EXAMPLE, loader=loader, step=0.05)
+    ratio, pruned = experiments.match_macs(model, scores, 0.4 * metrics.count_macs(model, EXAMPLE), EXAMPLE,
+                                           step=0.05)
+    assert r["ratio"] == ratio and r["macs"] == metrics.count_macs(pruned, EXAMPLE)
+    assert r["correct"] == train.evaluate(pruned, loader)["correct"] and r["n"] == 64
+    assert r["macs_fraction"] == pytest.approx(r["macs"] / metrics.count_macs(model, EXAMPLE))
+
+
+def test_budget_explorer_reacts_to_budget_criterion_and_allocation(setup):
+    model, scores, loader = setup["model"], setup["scores"], setup["loader"]
+    box, results = widgets.budget_explorer(model, scores, loader, EXAMPLE, budget=0.5, step=0.05)
+    (dropdown, slider), allocation, readout = box.children[0].children, box.children[1], box.children[2]
+    assert len(results) == 1 and results[0]["criterion"] == "l1" and results[0]["allocation"] == "uniform"
+    slider.value = 0.3
+    allocation.value = "global"
+    dropdown.value = "random"
+    assert [(r["budget"], r["allocation"], r["criterion"]) for r in results[1:]] == [
+        (0.3, "uniform", "l1"), (0.3, "global", "l1"), (0.3, "global", "random")]
+    last = results[-1]
+    expected = widgets.budget_and_measure(model, scores["random"], 0.3, example_input=EXAMPLE, loader=loader,
+                                          plan_fn=selection.plan_global, step=0.05)
+    keys = ("ratio", "macs", "correct")
+    assert [last[k] for k in keys] == [expected[k] for k in keys]
+    assert "budget 30% of the MACs" in readout.value and f"({last['correct']}/64 images)" in readout.value
