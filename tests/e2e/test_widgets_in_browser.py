@@ -230,3 +230,24 @@ def test_lesson_05_depth_slider(page, lab_url):
     assert float(shown[6]) == pytest.approx(truth["macs"] / 1e6, abs=0.005)
     assert int(shown[7].replace(",", "")) == truth["params"]
     page.screenshot(path=str(SCREENSHOTS / "05_pls_layer_pruning.png"), full_page=False)
+
+
+def test_lesson_07_budget_slider(page, lab_url):
+    open_and_run(page, lab_url, "07_comparison.ipynb")
+    box = wait_for_readout(page, "of the MACs")
+    before = visible_text(box.inner_text())
+    budget = int(re.search(r"budget (\d+)% of the MACs", before)[1]) / 100
+    move_slider_right(page)
+    after = visible_text(wait_for_change(box, box.inner_text()))
+    shown = re.search(r"budget (\d+)% of the MACs → ratio ([\d.]+) \(([\d.]+)% of the MACs kept\) · accuracy "
+                      r"([\d.]+)% \((\d+)/(\d+) images\) · params ([\d,]+)", after)
+    assert shown, f"unexpected read-out: {after!r}"
+    vgg = models.load_pretrained("vgg16_slim")
+    loader = data.subset_loader(data.load_fashion_mnist(), "test", 50, seed=0)
+    truth = widgets.budget_and_measure(vgg, criteria.score_model(vgg, criteria.l1_norm),
+                                       round(budget + 0.05, 2), example_input=EXAMPLE, loader=loader)
+    assert int(shown[1]) / 100 == pytest.approx(truth["budget"])
+    assert float(shown[2]) == pytest.approx(truth["ratio"])
+    assert (int(shown[5]), int(shown[6]), int(shown[7].replace(",", ""))) == (
+        truth["correct"], truth["n"], truth["params"])
+    page.screenshot(path=str(SCREENSHOTS / "07_comparison.png"), full_page=False)
