@@ -137,9 +137,9 @@ def check_max_mean_vip(answer: float) -> bool:
                    f"not {answer}: use Σ_j VIP_j² = p and the inequality mean(x) ≤ sqrt(mean(x²))")
 
 
-ACTIVE = frozenset({"mean_activation", "apoz", "hrank", "pls_layer"})
+ACTIVE = frozenset({"mean_activation", "apoz", "hrank", "ensemble", "pls_layer"})
 CRITERIA_QUIZ = ("l1", "fpgm", "operator_norm", "similarity", "mean_activation", "apoz", "hrank",
-                 "pls_layer")
+                 "ensemble", "pls_layer")
 
 
 def check_active_criteria(answer: Iterable[str]) -> bool:
@@ -150,3 +150,11 @@ def check_active_criteria(answer: Iterable[str]) -> bool:
         return _report(False, "", f"not in the quiz: {sorted(unknown)}; choose among {list(CRITERIA_QUIZ)}")
     return _report(given == ACTIVE, f"active: {sorted(ACTIVE)}; the rest read only the weights",
                    f"missing {sorted(ACTIVE - given)}; not active {sorted(given - ACTIVE)}")
+
+
+def check_expected_off(answer: float, *, n_units: int, keep_prob: float) -> bool:
+    """Exercise: the expected number of filters switched off in one random mask, N·(1 − q)."""
+    truth = n_units * (1 - keep_prob)
+    return _report(abs(float(answer) - truth) < 0.5,
+                   f"{truth:.1f} filters: each is off with probability 1 − q",
+                   f"expected N·(1 − q) = {n_units}·{1 - keep_prob:.2f} = {truth:.1f}, you said {answer}")

@@ -154,9 +154,17 @@ def test_check_max_mean_vip(capsys):
 
 
 def test_check_active_criteria(capsys):
-    assert checks.check_active_criteria(["mean_activation", "apoz", "hrank", "pls_layer"]) is True
+    assert checks.check_active_criteria(["mean_activation", "apoz", "hrank", "ensemble", "pls_layer"]) is True
     assert checks.check_active_criteria(["mean_activation", "hrank"]) is False
-    assert checks.check_active_criteria(["l1", "mean_activation", "apoz", "hrank", "pls_layer"]) is False
+    too_many = ["l1", "mean_activation", "apoz", "hrank", "ensemble", "pls_layer"]
+    assert checks.check_active_criteria(too_many) is False
     assert checks.check_active_criteria(["magic"]) is False
     out = capsys.readouterr().out
-    assert "missing ['apoz', 'pls_layer']" in out and "not active ['l1']" in out and "not in the quiz" in out
+    assert "missing ['apoz', 'ensemble', 'pls_layer']" in out and "not active ['l1']" in out
+    assert "not in the quiz" in out
+
+
+def test_check_expected_off(capsys):
+    assert checks.check_expected_off(211.2, n_units=1056, keep_prob=0.8) is True
+    assert checks.check_expected_off(844.8, n_units=1056, keep_prob=0.8) is False   # the number kept
+    assert "211.2" in capsys.readouterr().out
