@@ -137,9 +137,9 @@ def check_max_mean_vip(answer: float) -> bool:
                    f"not {answer}: use Σ_j VIP_j² = p and the inequality mean(x) ≤ sqrt(mean(x²))")
 
 
-ACTIVE = frozenset({"mean_activation", "apoz", "hrank", "ensemble", "pls_layer"})
+ACTIVE = frozenset({"mean_activation", "apoz", "hrank", "ensemble", "snpfi", "pls_layer"})
 CRITERIA_QUIZ = ("l1", "fpgm", "operator_norm", "similarity", "mean_activation", "apoz", "hrank",
-                 "ensemble", "pls_layer")
+                 "ensemble", "snpfi", "pls_layer")
 
 
 def check_active_criteria(answer: Iterable[str]) -> bool:
@@ -158,3 +158,12 @@ def check_expected_off(answer: float, *, n_units: int, keep_prob: float) -> bool
     return _report(abs(float(answer) - truth) < 0.5,
                    f"{truth:.1f} filters: each is off with probability 1 − q",
                    f"expected N·(1 − q) = {n_units}·{1 - keep_prob:.2f} = {truth:.1f}, you said {answer}")
+
+
+def check_two_player_shapley(answer: float) -> bool:
+    """Exercise: φ_1 of the game v(∅)=0, v({1})=1, v({2})=3, v({1,2})=6: ½[(1 − 0) + (6 − 3)] = 2."""
+    truth = 0.5 * ((1 - 0) + (6 - 3))
+    return _report(abs(float(answer) - truth) < 1e-9,
+                   f"φ_1 = {truth:g}: the mean of its gains in the two orders (1 first: +1; 2 first: +3)",
+                   f"expected {truth:g}, you said {answer}: average filter 1's gain over the orders (1, 2) "
+                   "and (2, 1)")

@@ -154,13 +154,14 @@ def test_check_max_mean_vip(capsys):
 
 
 def test_check_active_criteria(capsys):
-    assert checks.check_active_criteria(["mean_activation", "apoz", "hrank", "ensemble", "pls_layer"]) is True
+    assert checks.check_active_criteria(["mean_activation", "apoz", "hrank", "ensemble", "snpfi",
+                                         "pls_layer"]) is True
     assert checks.check_active_criteria(["mean_activation", "hrank"]) is False
-    too_many = ["l1", "mean_activation", "apoz", "hrank", "ensemble", "pls_layer"]
+    too_many = ["l1", "mean_activation", "apoz", "hrank", "ensemble", "snpfi", "pls_layer"]
     assert checks.check_active_criteria(too_many) is False
     assert checks.check_active_criteria(["magic"]) is False
     out = capsys.readouterr().out
-    assert "missing ['apoz', 'ensemble', 'pls_layer']" in out and "not active ['l1']" in out
+    assert "missing ['apoz', 'ensemble', 'pls_layer', 'snpfi']" in out and "not active ['l1']" in out
     assert "not in the quiz" in out
 
 
@@ -168,3 +169,10 @@ def test_check_expected_off(capsys):
     assert checks.check_expected_off(211.2, n_units=1056, keep_prob=0.8) is True
     assert checks.check_expected_off(844.8, n_units=1056, keep_prob=0.8) is False   # the number kept
     assert "211.2" in capsys.readouterr().out
+
+
+def test_check_two_player_shapley(capsys):
+    assert checks.check_two_player_shapley(2) is True
+    assert checks.check_two_player_shapley(1) is False          # only the order (1, 2)
+    assert checks.check_two_player_shapley(3) is False          # φ_2: ½[(3 − 0) + (6 − 1)] = 4, not it either
+    assert "expected 2" in capsys.readouterr().out
