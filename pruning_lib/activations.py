@@ -63,18 +63,26 @@ def activation_site(model: nn.Module, conv_name: str) -> str:
     return conv_name
 
 
-def iter_images(loader: Iterable, n_images: int) -> Iterator[Tensor]:
-    """Inputs ``x`` of a loader's ``(x, y)`` batches, the last one cut so that at most ``n_images`` pass.
+def iter_batches(loader: Iterable, n_images: int | None) -> Iterator[tuple[Tensor, Tensor]]:
+    """A loader's ``(x, y)`` batches, the last one cut so that at most ``n_images`` pass (None: all).
 
     No batch is drawn after the ``n_images``-th image, so a loader wrapper can count what was used.
     """
     left = n_images
-    for batch in loader:
-        x = batch[0][:left]                                   # (b, C, H, W), b <= left
+    for x, y in loader:
+        if left is not None:
+            x, y = x[:left], y[:left]                          # (b, ...), b <= left
+        yield x, y
+        if left is not None:
+            left -= len(x)
+            if left <= 0:
+                return
+
+
+def iter_images(loader: Iterable, n_images: int) -> Iterator[Tensor]:
+    """Inputs ``x`` of ``iter_batches(loader, n_images)``."""
+    for x, _y in iter_batches(loader, n_images):
         yield x
-        left -= len(x)
-        if left <= 0:
-            return
 
 
 def _accumulating_hook(sums: dict[str, Tensor], counts: dict[str, int], name: str,

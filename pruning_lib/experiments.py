@@ -66,7 +66,17 @@ def evaluate_plan(model: nn.Module, plan: dict, setup: SweepSetup) -> list[dict]
         One record per stage: {"stage", "accuracy", "correct", "n", "macs", "params", "seconds"}.
     """
     start = time.perf_counter()
-    pruned = surgery.apply_plan(model, plan, setup.example_input)
+    return evaluate_pruned(surgery.apply_plan(model, plan, setup.example_input), setup, start=start)
+
+
+def evaluate_pruned(pruned: nn.Module, setup: SweepSetup, *, start: float | None = None) -> list[dict]:
+    """Evaluate an already pruned model, and (if set up) fine-tune a copy and evaluate it.
+
+    Returns:
+        One record per stage: {"stage", "accuracy", "correct", "n", "macs", "params", "seconds"}
+        ("seconds" counts from ``start``, default: now).
+    """
+    start = time.perf_counter() if start is None else start
     common = {"macs": metrics.count_macs(pruned, setup.example_input, exclude=setup.macs_exclude),
               "params": metrics.count_params(pruned)}
     records = [{**common, "stage": "pruned", **train.evaluate(pruned, setup.test_loader)}]
@@ -203,11 +213,11 @@ def budget_sweep(model: nn.Module, scores_by_criterion: dict[str, dict[str, Tens
     rows = []
     combos = list(itertools.product(scores_by_criterion, budgets))
     for criterion, budget in tqdm(combos, desc=f"budgets {label}".strip(), leave=False):
-        ratio, _ = match_macs(model, scores_by_criterion[criterion], budget * base, setup.example_input,
-                              groups=setup.groups, step=step, exclude=setup.macs_exclude,
-                              plan_fn=setup.plan_fn)
-        plan = setup.plan_fn(scores_by_criterion[criterion], ratio, groups=setup.groups)
-        for record in evaluate_plan(model, plan, setup):
+        start = time.perf_counter()
+        ratio, pruned = match_macs(model, scores_by_criterion[criterion], budget * base, setup.example_input,
+                                   groups=setup.groups, step=step, exclude=setup.macs_exclude,
+                                   plan_fn=setup.plan_fn)
+        for record in evaluate_pruned(pruned, setup, start=start):
             rows.append({"model": label, "criterion": criterion, "budget": budget, "ratio": ratio,
                          "macs_fraction": record["macs"] / base, **record})
     return rows

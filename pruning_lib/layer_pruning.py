@@ -42,6 +42,7 @@ import torch
 from sklearn.cross_decomposition import PLSRegression
 from torch import Tensor, nn
 
+from pruning_lib.activations import iter_batches
 from pruning_lib.models import BasicBlock, ResNetCifar
 
 GRID_BY_STAGE = {1: 4, 2: 2, 3: 1}   # pooled grid side per stage: the authors' AvgPool(8) on CIFAR
@@ -113,17 +114,12 @@ def block_features(model: nn.Module, loader: Iterable[tuple[Tensor, Tensor]], bl
         return record
 
     handles = [modules[f"{b}.relu"].register_forward_pre_hook(hook(b)) for b in blocks]
-    was_training, labels, seen = model.training, [], 0
+    was_training, labels = model.training, []
     model.eval()
     try:
-        for x, y in loader:
-            if n_images is not None:
-                x, y = x[: n_images - seen], y[: n_images - seen]
+        for x, y in iter_batches(loader, n_images):
             model(x)
             labels.append(y)
-            seen += len(y)
-            if n_images is not None and seen >= n_images:
-                break
     finally:
         model.train(was_training)
         for h in handles:
@@ -284,17 +280,12 @@ def fit_head(model: nn.Module, loader: Iterable[tuple[Tensor, Tensor]], *, n_ima
     """
     _check_n_images(n_images)
     new = copy.deepcopy(model).eval()
-    feats, labels, seen = [], [], 0
+    feats, labels = [], []
     handle = new.fc.register_forward_pre_hook(lambda _m, inp: feats.append(inp[0].double()))
     try:
-        for x, y in loader:
-            if n_images is not None:
-                x, y = x[: n_images - seen], y[: n_images - seen]
+        for x, y in iter_batches(loader, n_images):
             new(x)
             labels.append(y)
-            seen += len(y)
-            if n_images is not None and seen >= n_images:
-                break
     finally:
         handle.remove()
     F = torch.cat(feats)                                                   # (N, C)

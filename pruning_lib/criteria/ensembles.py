@@ -30,6 +30,7 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from pruning_lib.activations import iter_batches
 from pruning_lib.models import prunable_convs
 
 
@@ -185,11 +186,5 @@ def ensemble_scores(model: nn.Module, batch: tuple[Tensor, Tensor], *, layers: S
 
 def first_batch(loader: object, n_images: int) -> tuple[Tensor, Tensor]:
     """The first ``n_images`` (images, labels) of a loader, concatenated: a fixed evaluation batch."""
-    xs, ys, seen = [], [], 0
-    for x, y in loader:
-        xs.append(x[: n_images - seen])
-        ys.append(y[: n_images - seen])
-        seen += len(ys[-1])
-        if seen >= n_images:
-            break
+    xs, ys = zip(*iter_batches(loader, n_images), strict=True)
     return torch.cat(xs), torch.cat(ys)

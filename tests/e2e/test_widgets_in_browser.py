@@ -125,11 +125,15 @@ def check_pruning_slider(page: object, notebook: str, expected: Callable[[float]
     page.screenshot(path=str(SCREENSHOTS / f"{notebook.removesuffix('.ipynb')}.png"), full_page=False)
 
 
-def pruning_expectation(model_loader: Callable[[], object], loader: object, ratio_scores: str, *,
+def pruning_expectation(model_loader: Callable[[], object], loader: object, ratio_scores: str | dict, *,
                         example: torch.Tensor = EXAMPLE, **measure: object):
-    """The read-out the library computes for the lesson's explorer at a given ratio."""
+    """The read-out the library computes for the lesson's explorer at a given ratio.
+
+    ``ratio_scores``: a passive criterion's name, or precomputed {conv name: scores}.
+    """
     model = model_loader()
-    scores = criteria.score_model(model, criteria.PASSIVE_CRITERIA[ratio_scores])
+    scores = (criteria.score_model(model, criteria.PASSIVE_CRITERIA[ratio_scores])
+              if isinstance(ratio_scores, str) else ratio_scores)
     groups = surgery.coupled_groups(model, example)
 
     def expected(ratio: float, layers: list[str] | None = None) -> dict:
@@ -270,10 +274,7 @@ def test_lesson_04_slider_with_ensemble_scores(page, lab_url):
     scores = ensembles.ensemble_scores(vgg, _fast_game_batch(3, 3, 32), layers=models.prunable_convs(vgg),
                                        config=config)
     loader = data.subset_loader(data.load_fashion_mnist(), "test", 50, seed=0)
-
-    def expected(ratio: float) -> dict:
-        return widgets.prune_and_measure(vgg, scores, ratio, example_input=EXAMPLE, loader=loader)
-
+    expected = pruning_expectation(lambda: vgg, loader, scores)
     check_pruning_slider(page, "04_linear_filter_ensembles.ipynb", expected)
 
 
@@ -286,8 +287,4 @@ def test_lesson_03_slider_with_shapley_scores(page, lab_url):
     phi, _ = snpfi.snpfi_scores(vgg, _fast_game_batch(3, 4, 30), layers=layers,
                                 config=snpfi.SNPFIConfig(n_permutations=2, share=0.95, seed=0))
     loader = data.subset_loader(data.load_fashion_mnist(), "test", 50, seed=0)
-
-    def expected(ratio: float) -> dict:
-        return widgets.prune_and_measure(vgg, phi, ratio, example_input=EXAMPLE, loader=loader)
-
-    check_pruning_slider(page, "03_filter_interaction.ipynb", expected)
+    check_pruning_slider(page, "03_filter_interaction.ipynb", pruning_expectation(lambda: vgg, loader, phi))
