@@ -20,7 +20,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from pruning_lib import metrics, selection, surgery, train
+from pruning_lib import depth, metrics, selection, surgery, train
 
 
 @dataclass(frozen=True)
@@ -221,6 +221,86 @@ def budget_sweep(model: nn.Module, scores_by_criterion: dict[str, dict[str, Tens
             rows.append({"model": label, "criterion": criterion, "budget": budget, "ratio": ratio,
                          "macs_fraction": record["macs"] / base, **record})
     return rows
+
+
+# Measurements behind the lessons' "Try it" widgets (pruning_lib.lab.widgets displays them).
+
+
+def prune_and_measure(model: nn.Module, scores: dict[str, Tensor], ratio: float, *,
+                      example_input: Tensor, loader: DataLoader,
+                      groups: Sequence[Sequence[str]] = (), layers: Sequence[str] | None = None,
+                      macs_exclude: Sequence[str] = ()) -> dict:
+    """Prune a copy of ``model`` uniformly at ``ratio`` by ``scores``; measure it.
+
+    Args:
+        model: Unpruned model (untouched).
+        scores: {conv name: (n,)} precomputed scores.
+        ratio: Fraction of filters removed in every layer/group, in [0, 1).
+        example_input: (1, C, H, W) (or (1, T) for the audio models) for tracing and MAC counting.
+        loader: Small evaluation split.
+        groups: Coupled conv groups (``surgery.coupled_groups``).
+        layers: Prune only these scored layers (None: all of them; empty: none).
+        macs_exclude: Submodules left out of the MAC count (``metrics.count_macs``).
+
+    Returns:
+        {"ratio", "layers", "accuracy", "correct", "n", "macs", "params", "widths", "plan",
+        "seconds"}.
+
+    Raises:
+        KeyError: a layer in ``layers`` that has no scores.
+    """
+    start = time.perf_counter()
+    layers = list(scores) if layers is None else list(layers)
+    unknown = [name for name in layers if name not in scores]
+    if unknown:
+        raise KeyError(f"no scores for {unknown}; scored layers: {list(scores)}")
+    chosen = {name: scores[name] for name in layers}
+    plan = (selection.plan_uniform(chosen, ratio, groups=groups) if chosen
+            else {"removed": {}, "coupled": []})
+    pruned = surgery.apply_plan(model, plan, example_input)
+    result = train.evaluate(pruned, loader)
+    modules = dict(pruned.named_modules())
+    return {"ratio": ratio, "layers": layers, "accuracy": result["accuracy"],
+            "correct": result["correct"], "n": result["n"],
+            "macs": metrics.count_macs(pruned, example_input, exclude=macs_exclude),
+            "params": metrics.count_params(pruned),
+            "widths": {name: modules[name].out_channels for name in scores},
+            "plan": plan, "seconds": time.perf_counter() - start}
+
+
+def budget_and_measure(model: nn.Module, scores: dict[str, Tensor], budget: float, *, example_input: Tensor,
+                       loader: DataLoader, groups: Sequence[Sequence[str]] = (),
+                       plan_fn: Callable[..., dict] = selection.plan_uniform, step: float = 0.01) -> dict:
+    """Prune ``model`` by ``scores`` to about ``budget`` of its MACs (``experiments.match_macs``); measure.
+
+    Returns:
+        {"budget", "ratio", "accuracy", "correct", "n", "macs", "macs_fraction", "params", "seconds"}.
+    """
+    start = time.perf_counter()
+    base = metrics.count_macs(model, example_input)
+    ratio, pruned = match_macs(model, scores, budget * base, example_input, groups=groups,
+                                           step=step, plan_fn=plan_fn)
+    result = train.evaluate(pruned, loader)
+    macs = metrics.count_macs(pruned, example_input)
+    return {"budget": budget, "ratio": ratio, "accuracy": result["accuracy"], "correct": result["correct"],
+            "n": result["n"], "macs": macs, "macs_fraction": macs / base,
+            "params": metrics.count_params(pruned), "seconds": time.perf_counter() - start}
+
+
+def truncate_and_measure(model: nn.Module, block: str, *, fit_loader: DataLoader, loader: DataLoader,
+                         example_input: Tensor) -> dict:
+    """Cut ``model`` after ``block`` (``depth.truncate``), fit the new head by ridge regression
+    on ``fit_loader`` (``depth.fit_head``), and measure it on ``loader``.
+
+    Returns:
+        {"block", "accuracy", "correct", "n", "macs", "params", "blocks_kept", "seconds"}.
+    """
+    start = time.perf_counter()
+    net = depth.fit_head(depth.truncate(model, block), fit_loader)
+    result = train.evaluate(net, loader)
+    return {"block": block, "accuracy": result["accuracy"], "correct": result["correct"], "n": result["n"],
+            "macs": metrics.count_macs(net, example_input), "params": metrics.count_params(net),
+            "blocks_kept": len(net.trunk), "seconds": time.perf_counter() - start}
 
 
 def spearman(a: Tensor, b: Tensor) -> float:

@@ -13,7 +13,6 @@ Introduced in: notebooks/00_tour.ipynb (§The model zoo).
 from __future__ import annotations
 
 import hashlib
-import importlib
 import json
 from collections import OrderedDict
 from collections.abc import Callable
@@ -172,9 +171,9 @@ _BUILDERS: dict[str, Callable[..., nn.Module]] = {
     "mobilenet_v1_slim": MobileNetV1Slim,
 }
 PRETRAINED = ("vgg16_slim", "resnet20", "mobilenet_v1_slim")
-# Architectures of optional modules, imported (and so registered) on first use: the audio CNNs
-# need torchaudio, which the core package must not import.
-_LAZY_MODULES = {"dcase21_net": "pruning_lib.audio_models", "vggish_slim": "pruning_lib.audio_models"}
+# Architectures that optional packages register when imported (the audio CNNs need torchaudio,
+# which the core must not import): named here only to say what to import.
+_OPTIONAL = {"dcase21_net": "pruning_lib.audio", "vggish_slim": "pruning_lib.audio"}
 # Official FSDD split, then the same recipes with speaker "theo" held out (a voice never heard).
 AUDIO_PRETRAINED = ("dcase21_net", "vggish_slim", "dcase21_net_speaker-theo", "vggish_slim_speaker-theo")
 
@@ -195,8 +194,9 @@ def build(name: str, **kwargs: object) -> nn.Module:
     Raises:
         ValueError: for an unknown name (the message lists the known ones).
     """
-    if name not in _BUILDERS and name in _LAZY_MODULES:
-        importlib.import_module(_LAZY_MODULES[name])   # its import calls register(name, ...)
+    if name not in _BUILDERS and name in _OPTIONAL:
+        raise ValueError(f"{name!r} is registered by {_OPTIONAL[name]}: `import {_OPTIONAL[name]}` first "
+                         f"(it needs the [audio] extra: pip install -e '.[audio]')")
     if name not in _BUILDERS:
         raise ValueError(f"unknown architecture {name!r}; known: {', '.join(_BUILDERS)}")
     model = _BUILDERS[name](**kwargs)
@@ -241,7 +241,7 @@ def model_card(name: str) -> dict:
     card_path = checkpoint_paths(name)[1]
     if not card_path.is_file():
         arch, _, speaker = name.partition("_speaker-")
-        cli = ("train_audio" if name in AUDIO_PRETRAINED else "train") + f" --model {arch}"
+        cli = ("audio.train" if name in AUDIO_PRETRAINED else "train") + f" --model {arch}"
         cli += f" --split speaker:{speaker}" if speaker else ""
         raise FileNotFoundError(f"model card {card_path} is missing; train it with "
                                 f"`python -m pruning_lib.{cli}`")
@@ -265,3 +265,30 @@ def load_pretrained(name: str) -> nn.Module:
     model = build(card["arch"]["name"], **card["arch"]["kwargs"])
     model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
     return model.eval()
+
+
+def check_resnet(model: nn.Module) -> None:
+    """Raise TypeError unless ``model`` is a ``ResNetCifar`` (what depth pruning works on)."""
+    if not isinstance(model, ResNetCifar):
+        raise TypeError(f"layer pruning here works on ResNetCifar models (resnet20, resnet56, …), "
+                        f"got {type(model).__name__}")
+
+
+def residual_blocks(model: nn.Module, start_stage: int = 3) -> list[str]:
+    """Names of the residual blocks from ``start_stage`` on, in depth order ("layer3.0", …).
+
+    Args:
+        model: A ``ResNetCifar``.
+        start_stage: 1, 2 or 3 (the authors' default ``block = 2`` is stage 3).
+
+    Raises:
+        TypeError: not a ``ResNetCifar``. ValueError: a stage outside 1–3.
+
+    Example:
+        >>> residual_blocks(ResNetCifar(20), start_stage=3)
+        ['layer3.0', 'layer3.1', 'layer3.2']
+    """
+    check_resnet(model)
+    if start_stage not in (1, 2, 3):
+        raise ValueError(f"start_stage must be 1, 2 or 3, got {start_stage}")
+    return [f"layer{s}.{i}" for s in range(start_stage, 4) for i in range(len(getattr(model, f"layer{s}")))]

@@ -1,4 +1,4 @@
-"""Tests for pruning_lib/audio.py and pruning_lib/audio_loaders.py (FSDD).
+"""Tests for pruning_lib/audio.py and pruning_lib/audio_data.py (FSDD).
 
 Two kinds of data only: tiny wav files the tests write themselves (synthetic samples, nothing
 derived from FSDD), and the shared offline FSDD copy at ``../shared/data/fsdd``, read in place and
@@ -20,7 +20,9 @@ import pytest
 import soundfile
 import torch
 
-from pruning_lib import audio, audio_loaders, models, repro
+from pruning_lib import models, repro
+from pruning_lib.audio import data as audio_data
+from pruning_lib.audio import fsdd
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -55,32 +57,32 @@ def fake_archive(names: list[str], top: str = "free-spoken-digit-dataset-abc") -
 
 def hide_other_locations(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Point the shared and repository locations at empty paths and pretend to be offline."""
-    monkeypatch.setattr(audio, "SHARED_FSDD_DIR", tmp_path / "no-shared")
-    monkeypatch.setattr(audio, "REPO_FSDD_DIR", tmp_path / "no-repo")
-    monkeypatch.setattr(audio, "_is_online", lambda *args, **kwargs: False)
+    monkeypatch.setattr(fsdd, "SHARED_FSDD_DIR", tmp_path / "no-shared")
+    monkeypatch.setattr(fsdd, "REPO_FSDD_DIR", tmp_path / "no-repo")
+    monkeypatch.setattr(fsdd, "_is_online", lambda *args, **kwargs: False)
 
 
 # The shared FSDD copy (read once per session) ---------------------------------------------------
 
 def shared_fsdd() -> Path:
     """The shared copy; skip when it is missing, or fail under CI (where it must be provided)."""
-    if (audio.SHARED_FSDD_DIR / "recordings").is_dir():
-        return audio.SHARED_FSDD_DIR
-    reason = f"shared FSDD copy not found at {audio.SHARED_FSDD_DIR} (../shared/data/fsdd)"
+    if (fsdd.SHARED_FSDD_DIR / "recordings").is_dir():
+        return fsdd.SHARED_FSDD_DIR
+    reason = f"shared FSDD copy not found at {fsdd.SHARED_FSDD_DIR} (../shared/data/fsdd)"
     if os.environ.get("CI"):
         pytest.fail(f"{reason}; CI must provide it")
     pytest.skip(reason)
 
 
 @pytest.fixture(scope="session")
-def fsdd_clips() -> audio.FSDDClips:
+def fsdd_clips() -> fsdd.FSDDClips:
     """All 3,000 clips of the shared copy, read without the cache. Shared: never modify."""
-    return audio.read_fsdd_folder(shared_fsdd(), cache=False)
+    return fsdd.read_fsdd_folder(shared_fsdd(), cache=False)
 
 
 @pytest.mark.parametrize(("ci", "outcome"), [("1", pytest.fail.Exception), ("", pytest.skip.Exception)])
 def test_missing_shared_copy_fails_under_ci_and_skips_otherwise(monkeypatch, tmp_path, ci, outcome):
-    monkeypatch.setattr(audio, "SHARED_FSDD_DIR", tmp_path / "absent")
+    monkeypatch.setattr(fsdd, "SHARED_FSDD_DIR", tmp_path / "absent")
     monkeypatch.setenv("CI", ci)
     with pytest.raises(outcome, match="shared FSDD copy not found"):
         shared_fsdd()
@@ -94,7 +96,7 @@ def test_missing_shared_copy_fails_under_ci_and_skips_otherwise(monkeypatch, tmp
     ("9_yweweler_49.wav", (9, "yweweler", 49)),
 ])
 def test_parse_name_good(name, expected):
-    assert audio.parse_name(name) == expected
+    assert fsdd.parse_name(name) == expected
 
 
 @pytest.mark.parametrize("name", [
@@ -103,14 +105,14 @@ def test_parse_name_good(name, expected):
 ])
 def test_parse_name_malformed_is_a_clear_error(name):
     with pytest.raises(ValueError, match="malformed FSDD file name .*e.g. '7_jackson_32.wav'"):
-        audio.parse_name(name)
+        fsdd.parse_name(name)
 
 
 # read_wav ---------------------------------------------------------------------------------------
 
 def test_read_wav_round_trip(tmp_path):
     samples = np.array([0, 1, -1, 32767, -32768, 1000], dtype=np.int16)
-    out = audio.read_wav(write_wav(tmp_path / "1_a_0.wav", samples))
+    out = fsdd.read_wav(write_wav(tmp_path / "1_a_0.wav", samples))
     assert out.dtype == np.int16 and out.shape == (6,)
     np.testing.assert_array_equal(out, samples)
 
@@ -118,19 +120,19 @@ def test_read_wav_round_trip(tmp_path):
 def test_read_wav_wrong_sample_rate_is_an_error(tmp_path):
     path = write_wav(tmp_path / "1_a_0.wav", np.zeros(160, dtype=np.int16), rate=16000)
     with pytest.raises(ValueError, match="sample rate 16000 Hz, FSDD clips are 8000 Hz"):
-        audio.read_wav(path)
+        fsdd.read_wav(path)
 
 
 def test_read_wav_stereo_is_an_error(tmp_path):
     path = write_wav(tmp_path / "1_a_0.wav", np.zeros((80, 2), dtype=np.int16))
     with pytest.raises(ValueError, match="2 channels"):
-        audio.read_wav(path)
+        fsdd.read_wav(path)
 
 
 # fit_length -------------------------------------------------------------------------------------
 
 def test_fit_length_pads_centred_with_zeros():
-    out = audio.fit_length(np.array([1, 2, 3], dtype=np.int16), 8)   # 5 zeros: 2 left, 3 right
+    out = fsdd.fit_length(np.array([1, 2, 3], dtype=np.int16), 8)   # 5 zeros: 2 left, 3 right
     np.testing.assert_array_equal(out, [0, 0, 1, 2, 3, 0, 0, 0])
     assert out.dtype == np.int16
 
@@ -138,14 +140,14 @@ def test_fit_length_pads_centred_with_zeros():
 def test_fit_length_crops_to_the_loudest_window():
     wave = np.array([1, 0, 0, 0, 0, 5, -6, 5, 0, 1], dtype=np.int16)
     # windows starting at 4 and 5 both hold the largest energy, 86: the first one wins
-    np.testing.assert_array_equal(audio.fit_length(wave, 4), [0, 5, -6, 5])
-    np.testing.assert_array_equal(audio.fit_length(np.ones(6, np.int16), 4), [1, 1, 1, 1])  # tie: first
+    np.testing.assert_array_equal(fsdd.fit_length(wave, 4), [0, 5, -6, 5])
+    np.testing.assert_array_equal(fsdd.fit_length(np.ones(6, np.int16), 4), [1, 1, 1, 1])  # tie: first
 
 
 @pytest.mark.parametrize("n", [1, 1148, 7999, 8000, 8001, 18262])
 def test_fit_length_gives_exactly_8000_samples(n):
     wave = np.arange(n, dtype=np.int16)
-    out = audio.fit_length(wave)
+    out = fsdd.fit_length(wave)
     assert out.shape == (8000,)
     if n == 8000:
         np.testing.assert_array_equal(out, wave)
@@ -155,7 +157,7 @@ def test_fit_length_gives_exactly_8000_samples(n):
 
 def test_read_folder_parses_names_in_sorted_order(tmp_path):
     names = ["3_bob_7.wav", "0_amy_1.wav", "9_amy_0.wav"]
-    clips = audio.read_fsdd_folder(write_folder(tmp_path / "recordings", names), length=120,
+    clips = fsdd.read_fsdd_folder(write_folder(tmp_path / "recordings", names), length=120,
                                    cache=False)
     # sorted: 0_amy_1 (value 2), 3_bob_7 (value 1), 9_amy_0 (value 3)
     assert clips.digits.tolist() == [0, 3, 9] and clips.takes.tolist() == [1, 7, 0]
@@ -168,47 +170,47 @@ def test_read_folder_parses_names_in_sorted_order(tmp_path):
 
 def test_read_folder_accepts_the_parent_of_recordings(tmp_path):
     write_folder(tmp_path / "recordings", ["1_amy_0.wav"])
-    assert audio.read_fsdd_folder(tmp_path, cache=False).source == str(tmp_path / "recordings")
+    assert fsdd.read_fsdd_folder(tmp_path, cache=False).source == str(tmp_path / "recordings")
 
 
 def test_read_folder_malformed_name_is_an_error(tmp_path):
     folder = write_folder(tmp_path, ["1_amy_0.wav", "x_george_1.wav"])
     with pytest.raises(ValueError, match="malformed FSDD file name 'x_george_1.wav'"):
-        audio.read_fsdd_folder(folder, cache=False)
+        fsdd.read_fsdd_folder(folder, cache=False)
 
 
 def test_read_folder_wrong_sample_rate_names_the_file(tmp_path):
     write_wav(tmp_path / "2_amy_0.wav", np.zeros(100, np.int16), rate=44100)
     with pytest.raises(ValueError, match=r"2_amy_0\.wav: sample rate 44100 Hz"):
-        audio.read_fsdd_folder(tmp_path, cache=False)
+        fsdd.read_fsdd_folder(tmp_path, cache=False)
 
 
 def test_read_folder_without_wavs_is_file_not_found(tmp_path):
     with pytest.raises(FileNotFoundError, match="no FSDD wav files"):
-        audio.read_fsdd_folder(tmp_path, cache=False)
+        fsdd.read_fsdd_folder(tmp_path, cache=False)
 
 
 def test_cache_is_reused_and_rebuilt_when_the_folder_changes(tmp_path, monkeypatch):
     folder = write_folder(tmp_path / "rec", ["1_amy_0.wav", "2_bob_3.wav"])
-    first = audio.read_fsdd_folder(folder)
+    first = fsdd.read_fsdd_folder(folder)
     cached = list(repro.cache_dir().glob("fsdd_waves_*.npz"))
     assert len(cached) == 1 and not cached[0].resolve().is_relative_to(repro.REPO_ROOT)
-    real_read = audio.read_wav
-    monkeypatch.setattr(audio, "read_wav", lambda path: pytest.fail("the cache was not used"))
-    second = audio.read_fsdd_folder(folder)
+    real_read = fsdd.read_wav
+    monkeypatch.setattr(fsdd, "read_wav", lambda path: pytest.fail("the cache was not used"))
+    second = fsdd.read_fsdd_folder(folder)
     torch.testing.assert_close(second.waves, first.waves, atol=0, rtol=0)
     assert second.speakers == first.speakers and second.digits.tolist() == first.digits.tolist()
-    monkeypatch.setattr(audio, "read_wav", real_read)
+    monkeypatch.setattr(fsdd, "read_wav", real_read)
     write_folder(folder, ["3_cid_4.wav"])                   # a new file: the cache is stale
-    assert audio.read_fsdd_folder(folder).digits.tolist() == [1, 2, 3]
+    assert fsdd.read_fsdd_folder(folder).digits.tolist() == [1, 2, 3]
 
 
 def test_a_corrupt_cache_file_is_rebuilt(tmp_path):
     folder = write_folder(tmp_path / "rec", ["1_amy_0.wav"])
-    first = audio.read_fsdd_folder(folder)
+    first = fsdd.read_fsdd_folder(folder)
     (cached,) = repro.cache_dir().glob("fsdd_waves_*.npz")
     cached.write_bytes(b"not an npz file")
-    torch.testing.assert_close(audio.read_fsdd_folder(folder).waves, first.waves, atol=0, rtol=0)
+    torch.testing.assert_close(fsdd.read_fsdd_folder(folder).waves, first.waves, atol=0, rtol=0)
     assert cached.stat().st_size > 100                                  # written again
 
 
@@ -221,35 +223,35 @@ def test_find_fsdd_order(monkeypatch, tmp_path):
     repo = write_folder(tmp_path / "repo", ["1_amy_0.wav"])             # wavs directly inside
     cached = write_folder(repro.cache_dir() / "fsdd" / "recordings", ["1_amy_0.wav"])
     monkeypatch.setenv("PRUNING_FSDD_DIR", str(env.parent))
-    monkeypatch.setattr(audio, "SHARED_FSDD_DIR", shared.parent)
-    monkeypatch.setattr(audio, "REPO_FSDD_DIR", repo)
-    assert audio.find_fsdd() == env                                     # 1. PRUNING_FSDD_DIR
+    monkeypatch.setattr(fsdd, "SHARED_FSDD_DIR", shared.parent)
+    monkeypatch.setattr(fsdd, "REPO_FSDD_DIR", repo)
+    assert fsdd.find_fsdd() == env                                     # 1. PRUNING_FSDD_DIR
     monkeypatch.setenv("PRUNING_FSDD_DIR", str(tmp_path / "missing"))
-    assert audio.find_fsdd() == shared                                  # 2. ../shared/data/fsdd
-    monkeypatch.setattr(audio, "SHARED_FSDD_DIR", tmp_path / "no-shared")
-    assert audio.find_fsdd() == repo                                    # 3. data/fsdd
-    monkeypatch.setattr(audio, "REPO_FSDD_DIR", tmp_path / "no-repo")
-    assert audio.find_fsdd() == cached                                  # 4. an earlier download
+    assert fsdd.find_fsdd() == shared                                  # 2. ../shared/data/fsdd
+    monkeypatch.setattr(fsdd, "SHARED_FSDD_DIR", tmp_path / "no-shared")
+    assert fsdd.find_fsdd() == repo                                    # 3. data/fsdd
+    monkeypatch.setattr(fsdd, "REPO_FSDD_DIR", tmp_path / "no-repo")
+    assert fsdd.find_fsdd() == cached                                  # 4. an earlier download
 
 
 def test_find_fsdd_missing_everywhere_names_the_paths_tried(monkeypatch, tmp_path):
     hide_other_locations(monkeypatch, tmp_path)
     monkeypatch.setenv("PRUNING_FSDD_DIR", str(tmp_path / "my-fsdd"))
     with pytest.raises(FileNotFoundError) as info:
-        audio.find_fsdd()
+        fsdd.find_fsdd()
     message = str(info.value)
     for path in (tmp_path / "my-fsdd", tmp_path / "no-shared", tmp_path / "no-repo",
                  repro.cache_dir() / "fsdd"):
         assert str(path) in message
-    assert "PRUNING_FSDD_DIR" in message and audio.FSDD_COMMIT[:7] in message
+    assert "PRUNING_FSDD_DIR" in message and fsdd.FSDD_COMMIT[:7] in message
 
 
 def test_find_fsdd_never_downloads_when_told_not_to(monkeypatch, tmp_path):
     hide_other_locations(monkeypatch, tmp_path)
-    monkeypatch.setattr(audio, "_is_online", lambda *args, **kwargs: True)
-    monkeypatch.setattr(audio.urllib.request, "urlopen", lambda *a, **k: pytest.fail("downloaded"))
+    monkeypatch.setattr(fsdd, "_is_online", lambda *args, **kwargs: True)
+    monkeypatch.setattr(fsdd.urllib.request, "urlopen", lambda *a, **k: pytest.fail("downloaded"))
     with pytest.raises(FileNotFoundError):
-        audio.find_fsdd(download=False)
+        fsdd.find_fsdd(download=False)
 
 
 def test_download_when_online_extracts_and_verifies(monkeypatch, tmp_path):
@@ -261,25 +263,25 @@ def test_download_when_online_extracts_and_verifies(monkeypatch, tmp_path):
         urls.append(url)
         return io.BytesIO(fake_archive(names))
 
-    monkeypatch.setattr(audio, "_is_online", lambda *args, **kwargs: True)
-    monkeypatch.setattr(audio.urllib.request, "urlopen", fake_urlopen)
-    monkeypatch.setattr(audio, "FSDD_FILES", 3)
-    found = audio.find_fsdd()
-    assert urls == [audio.FSDD_URL] and audio.FSDD_COMMIT in urls[0]
+    monkeypatch.setattr(fsdd, "_is_online", lambda *args, **kwargs: True)
+    monkeypatch.setattr(fsdd.urllib.request, "urlopen", fake_urlopen)
+    monkeypatch.setattr(fsdd, "FSDD_FILES", 3)
+    found = fsdd.find_fsdd()
+    assert urls == [fsdd.FSDD_URL] and fsdd.FSDD_COMMIT in urls[0]
     assert found == repro.cache_dir() / "fsdd" / "recordings"
     assert sorted(p.name for p in found.iterdir()) == names
-    assert audio.find_fsdd() == found and len(urls) == 1                # no second download
+    assert fsdd.find_fsdd() == found and len(urls) == 1                # no second download
 
 
 def test_extract_rejects_a_malformed_name_and_leaves_nothing(tmp_path):
     with pytest.raises(ValueError, match="malformed FSDD file name 'x_george_1.wav'"):
-        audio.extract_recordings(fake_archive(["1_amy_0.wav", "x_george_1.wav"]), tmp_path, expected=2)
+        fsdd.extract_recordings(fake_archive(["1_amy_0.wav", "x_george_1.wav"]), tmp_path, expected=2)
     assert list(tmp_path.iterdir()) == []
 
 
 def test_extract_rejects_a_wrong_file_count(tmp_path):
     with pytest.raises(ValueError, match="holds 2 recordings, expected 3000"):
-        audio.extract_recordings(fake_archive(["1_amy_0.wav", "2_amy_0.wav"]), tmp_path)
+        fsdd.extract_recordings(fake_archive(["1_amy_0.wav", "2_amy_0.wav"]), tmp_path)
 
 
 # The shared FSDD copy ---------------------------------------------------------------------------
@@ -294,7 +296,7 @@ def test_shared_copy_has_3000_clips_of_6_speakers(fsdd_clips):
 
 
 def test_official_split_sizes_and_balance(fsdd_clips):
-    train_idx, test_idx = audio_loaders.split_indices(fsdd_clips, "official")
+    train_idx, test_idx = audio_data.split_indices(fsdd_clips, "official")
     assert len(train_idx) == 2700 and len(test_idx) == 300
     assert torch.bincount(fsdd_clips.digits[train_idx]).tolist() == [270] * 10
     assert torch.bincount(fsdd_clips.digits[test_idx]).tolist() == [30] * 10
@@ -302,7 +304,7 @@ def test_official_split_sizes_and_balance(fsdd_clips):
 
 
 def test_speaker_split_holds_the_speaker_out(fsdd_clips):
-    train_idx, test_idx = audio_loaders.split_indices(fsdd_clips, "speaker:theo")
+    train_idx, test_idx = audio_data.split_indices(fsdd_clips, "speaker:theo")
     assert len(train_idx) == 2500 and len(test_idx) == 500
     assert "theo" not in {fsdd_clips.speakers[i] for i in train_idx.tolist()}
     assert {fsdd_clips.speakers[i] for i in test_idx.tolist()} == {"theo"}
@@ -313,11 +315,11 @@ def test_speaker_split_holds_the_speaker_out(fsdd_clips):
                                               ("random", "unknown split 'random'")])
 def test_bad_splits_are_clear_errors(fsdd_clips, split, match):
     with pytest.raises(ValueError, match=match):
-        audio_loaders.split_indices(fsdd_clips, split)
+        audio_data.split_indices(fsdd_clips, split)
 
 
 def test_audio_data_is_float_in_unit_range(fsdd_clips):
-    data = audio_loaders.make_audio_data(fsdd_clips, "official")
+    data = audio_data.make_audio_data(fsdd_clips, "official")
     assert data.x_train.shape == (2700, 8000) and data.x_train.dtype == torch.float32
     assert float(data.x_test.abs().max()) <= 1.0 and data.y_test.dtype == torch.int64
     assert data.classes == tuple("0123456789") and data.split == "official"
@@ -325,10 +327,10 @@ def test_audio_data_is_float_in_unit_range(fsdd_clips):
 
 def test_cache_of_the_shared_copy_is_faster_and_identical(fsdd_clips):
     start = time.perf_counter()
-    first = audio.read_fsdd_folder(shared_fsdd())                        # decodes, writes the cache
+    first = fsdd.read_fsdd_folder(shared_fsdd())                        # decodes, writes the cache
     decode_s = time.perf_counter() - start
     start = time.perf_counter()
-    second = audio.read_fsdd_folder(shared_fsdd())
+    second = fsdd.read_fsdd_folder(shared_fsdd())
     assert time.perf_counter() - start < decode_s
     torch.testing.assert_close(second.waves, fsdd_clips.waves, atol=0, rtol=0)
     torch.testing.assert_close(first.waves, fsdd_clips.waves, atol=0, rtol=0)
@@ -339,7 +341,7 @@ def test_cache_of_the_shared_copy_is_faster_and_identical(fsdd_clips):
 
 def test_random_shift_gain_without_gain_shifts_each_row():
     x = torch.arange(1.0, 21.0).reshape(2, 10)
-    out = audio_loaders.random_shift_gain(x, torch.Generator().manual_seed(0), max_shift=3,
+    out = audio_data.random_shift_gain(x, torch.Generator().manual_seed(0), max_shift=3,
                                           max_gain_db=0.0)
     for row_in, row_out in zip(x, out, strict=True):
         shifts = [s for s in range(-3, 4)
@@ -355,23 +357,23 @@ def _kept(shift: int, n: int) -> torch.Tensor:
 
 def test_random_shift_gain_gain_bounds_and_determinism():
     x = torch.ones(64, 5)
-    out = audio_loaders.random_shift_gain(x, torch.Generator().manual_seed(1), max_shift=0)
+    out = audio_data.random_shift_gain(x, torch.Generator().manual_seed(1), max_shift=0)
     assert out.shape == (64, 5)
     assert float(out.min()) >= 10 ** (-3 / 20) - 1e-6 and float(out.max()) <= 10 ** (3 / 20) + 1e-6
-    again = audio_loaders.random_shift_gain(x, torch.Generator().manual_seed(1), max_shift=0)
+    again = audio_data.random_shift_gain(x, torch.Generator().manual_seed(1), max_shift=0)
     torch.testing.assert_close(out, again, atol=0, rtol=0)
 
 
 def test_loaders_batches_sizes_and_seeded_augmentation(fsdd_clips):
-    data = audio_loaders.make_audio_data(fsdd_clips, "official")
-    loaders = audio_loaders.make_audio_loaders(data, batch_size=32, fast=True, augment=True, seed=3)
+    data = audio_data.make_audio_data(fsdd_clips, "official")
+    loaders = audio_data.make_audio_loaders(data, batch_size=32, fast=True, augment=True, seed=3)
     assert len(loaders.train.dataset) == 1000 and len(loaders.test.dataset) == 300
     assert torch.bincount(loaders.eval.dataset.tensors[1]).tolist() == [10] * 10
     x, y = next(iter(loaders.train))
     assert x.shape == (32, 8000) and x.dtype == torch.float32 and y.dtype == torch.int64
-    twin = audio_loaders.make_audio_loaders(data, batch_size=32, fast=True, augment=True, seed=3)
+    twin = audio_data.make_audio_loaders(data, batch_size=32, fast=True, augment=True, seed=3)
     torch.testing.assert_close(next(iter(twin.train))[0], x, atol=0, rtol=0)
-    plain = audio_loaders.make_audio_loaders(data, batch_size=32, fast=True, seed=3)
+    plain = audio_data.make_audio_loaders(data, batch_size=32, fast=True, seed=3)
     x_plain, y_plain = next(iter(plain.train))
     assert torch.equal(y_plain, y) and not torch.equal(x_plain, x)     # same order, augmented
 
@@ -380,7 +382,7 @@ def test_load_fsdd_reads_the_folder_in_pruning_fsdd_dir(monkeypatch, tmp_path):
     hide_other_locations(monkeypatch, tmp_path)
     names = [f"{d}_amy_{t}.wav" for d in range(10) for t in (0, 5, 6)]
     monkeypatch.setenv("PRUNING_FSDD_DIR", str(write_folder(tmp_path / "fsdd" / "recordings", names).parent))
-    data = audio_loaders.load_fsdd("official")
+    data = audio_data.load_fsdd("official")
     assert data.x_train.shape == (20, 8000) and data.x_test.shape == (10, 8000)
     assert data.source == str(tmp_path / "fsdd" / "recordings")
 
@@ -394,8 +396,8 @@ def test_shipped_audio_checkpoint_matches_its_card(fsdd_clips, name):
 
     card = models.model_card(name)
     net = models.load_pretrained(name)
-    split = audio_loaders.make_audio_data(fsdd_clips, card["test_split"])
-    result = train.evaluate(net, audio_loaders.make_audio_loaders(split).test)
+    split = audio_data.make_audio_data(fsdd_clips, card["test_split"])
+    result = train.evaluate(net, audio_data.make_audio_loaders(split).test)
     expected = card["test_accuracy_full"]
     assert (result["correct"], result["n"]) == (expected["correct"], expected["n"])
     assert result["n"] == (300 if card["test_split"] == "official" else 500)
@@ -405,5 +407,5 @@ def test_shipped_audio_checkpoint_matches_its_card(fsdd_clips, name):
 def test_missing_speaker_card_says_how_to_train_it(monkeypatch, tmp_path):
     monkeypatch.setenv("PRUNING_CHECKPOINT_DIR", str(tmp_path))
     with pytest.raises(FileNotFoundError,
-                       match="python -m pruning_lib.train_audio --model dcase21_net --split speaker:theo"):
+                       match="python -m pruning_lib.audio.train --model dcase21_net --split speaker:theo"):
         models.model_card("dcase21_net_speaker-theo")

@@ -6,8 +6,9 @@ import pytest
 import torch
 from torch import Tensor
 
-from pruning_lib import checks, metrics, models
+from pruning_lib import metrics, models
 from pruning_lib.criteria import l1_norm
+from pruning_lib.lab import checks
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -127,7 +128,7 @@ def test_check_own_mac_share_hand_case(capsys):
 
 
 def test_check_own_mac_share_leaves_the_excluded_front_end_out():
-    from pruning_lib import audio_models
+    from pruning_lib.audio import models as audio_models
 
     net, clip = audio_models.DCASE21Net().eval(), audio_models.example_input()
     cnn_macs = metrics.count_macs(net, clip, exclude=("frontend",))

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from IPython.display import Code, Markdown
 
-from pruning_lib import display, selection
+from pruning_lib import selection
 from pruning_lib.criteria import norms
+from pruning_lib.lab import display
 
 
 def test_source_text_is_the_real_source():

@@ -243,7 +243,7 @@ def test_count_macs_exclude_one_layer_of_a_sequential():
 
 @pytest.fixture(scope="module")
 def audio_models():
-    return pytest.importorskip("pruning_lib.audio_models")
+    return pytest.importorskip("pruning_lib.audio.models")
 
 
 @pytest.fixture(scope="module")
@@ -293,7 +293,7 @@ PAPER_LAYERS = {"C1": "features.conv1.conv", "C2": "features.conv2.conv", "C3": 
 @pytest.fixture(scope="module")
 def paper_reductions(dcase, audio_models) -> dict[str, dict]:
     """{configuration: mac_reductions} for DCASE21_Net pruned to the published kept counts."""
-    from pruning_lib import published
+    from pruning_lib.lab import published
 
     old = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -323,7 +323,7 @@ def test_dcase21_net_on_the_paper_input_has_the_published_baseline_macs(dcase):
 
 
 def test_own_layer_reductions_match_the_published_figure_labels(paper_reductions):
-    from pruning_lib import published
+    from pruning_lib.lab import published
 
     rows = {r["config"]: r for r in published.INTERSPEECH22_DCASE21 if r["config"] != "none"}
     assert set(rows) == set(paper_reductions)

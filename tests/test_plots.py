@@ -13,8 +13,9 @@ import torch  # noqa: E402
 from matplotlib.colors import to_rgba  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from pruning_lib import models, plots  # noqa: E402
+from pruning_lib import models  # noqa: E402
 from pruning_lib.criteria import l1_norm  # noqa: E402
+from pruning_lib.lab import plots
 
 
 @pytest.fixture(autouse=True)

@@ -5,7 +5,7 @@ tests/test_audio_models.py (``keras_style_params``), MAC reductions in tests/tes
 
 from __future__ import annotations
 
-from pruning_lib import published
+from pruning_lib.lab import published
 
 DCASE21_WIDTHS = {"C1": 16, "C2": 16, "C3": 32}                  # DCASE21_Net's three convs
 VGGISH_WIDTHS = {"C1": 64, "C2": 128, "C3": 256, "C4": 256, "C5": 512, "C6": 512}

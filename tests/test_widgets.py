@@ -15,8 +15,9 @@ import torch  # noqa: E402
 from torch import Tensor, nn  # noqa: E402
 from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
 
-from pruning_lib import metrics, models, selection, surgery, widgets  # noqa: E402
-from pruning_lib.criteria import l1_norm, random_scores, score_model  # noqa: E402
+from pruning_lib import experiments, metrics, models, selection, surgery  # noqa: E402
+from pruning_lib.criteria import l1_norm, random_scores, score_model, similarity  # noqa: E402
+from pruning_lib.lab import widgets  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -45,7 +46,7 @@ def setup() -> dict:
 def test_prune_and_measure_widths_and_counts(setup):
     model, scores, loader = setup["model"], setup["scores"]["l1"], setup["loader"]
     before = snapshot(model)
-    r = widgets.prune_and_measure(model, scores, 0.25, example_input=EXAMPLE, loader=loader)
+    r = experiments.prune_and_measure(model, scores, 0.25, example_input=EXAMPLE, loader=loader)
     assert list(r["widths"].values()) == [n - math.floor(0.25 * n) for n in VGG_WIDTHS]
     assert r["n"] == 64 and 0 <= r["correct"] <= 64 and r["accuracy"] == r["correct"] / 64
     assert r["macs"] < metrics.count_macs(model, EXAMPLE)
@@ -76,7 +77,7 @@ def test_explorer_callbacks_return_what_prune_and_measure_returns(setup):
     explorer.ratio.value = 0.25
     assert len(explorer.results) == 2
     latest = explorer.results[-1]
-    direct = widgets.prune_and_measure(model, scores["l1"], 0.25, example_input=EXAMPLE, loader=loader)
+    direct = experiments.prune_and_measure(model, scores["l1"], 0.25, example_input=EXAMPLE, loader=loader)
     assert (latest["ratio"], latest["criterion"]) == (0.25, "l1")
     for key in ("accuracy", "correct", "n", "macs", "params", "widths", "plan"):
         assert latest[key] == direct[key], key
@@ -87,7 +88,8 @@ def test_explorer_callbacks_return_what_prune_and_measure_returns(setup):
     explorer.criterion.value = "random"
     assert len(explorer.results) == 3
     latest = explorer.results[-1]
-    direct = widgets.prune_and_measure(model, scores["random"], 0.25, example_input=EXAMPLE, loader=loader)
+    direct = experiments.prune_and_measure(model, scores["random"], 0.25, example_input=EXAMPLE,
+                                           loader=loader)
     assert latest["criterion"] == "random"
     assert latest["plan"] == direct["plan"] and latest["accuracy"] == direct["accuracy"]
     assert latest["plan"] != explorer.results[-2]["plan"]
@@ -110,7 +112,7 @@ def test_readout_text_hand_case():
 
 def test_nystrom_compare_is_exact_from_kh_kw_landmarks():
     w = torch.randn(40, 8, 3, 3, generator=torch.Generator().manual_seed(0))
-    low, exact = widgets.nystrom_compare(w, 4), widgets.nystrom_compare(w, 9)
+    low, exact = similarity.nystrom_compare(w, 4), similarity.nystrom_compare(w, 9)
     assert exact["error"] < 1e-8 and exact["identical"] and exact["differ"] == 0
     assert low["error"] > 1e-3
     assert exact["kept_exact"] == exact["kept_nystrom"] == low["kept_exact"]
@@ -123,7 +125,7 @@ def test_nystrom_explorer_updates_on_slider_and_layer_changes():
     assert len(results) == 1 and results[0]["layer"] == "a"
     slider = box.children[0].children[1]
     slider.value = 9
-    assert results[-1] == {"layer": "a", **widgets.nystrom_compare(weights["a"], 9)}
+    assert results[-1] == {"layer": "a", **similarity.nystrom_compare(weights["a"], 9)}
     box.children[0].children[0].value = "b"
     assert results[-1]["layer"] == "b" and slider.max == 6
 
@@ -134,7 +136,8 @@ def test_prune_and_measure_one_layer_leaves_the_others_whole(setup):
     model, scores, loader = setup["model"], setup["scores"]["l1"], setup["loader"]
     before = snapshot(model)
     layer = "features.conv3.conv"
-    r = widgets.prune_and_measure(model, scores, 0.5, example_input=EXAMPLE, loader=loader, layers=[layer])
+    r = experiments.prune_and_measure(model, scores, 0.5, example_input=EXAMPLE, loader=loader,
+                                      layers=[layer])
     expected = dict(zip(scores, VGG_WIDTHS, strict=True))
     expected[layer] = 32 - 16
     assert r["widths"] == expected
@@ -149,12 +152,12 @@ def test_prune_and_measure_one_layer_leaves_the_others_whole(setup):
 
 def test_prune_and_measure_no_layers_is_the_baseline(setup):
     model, scores, loader = setup["model"], setup["scores"]["l1"], setup["loader"]
-    r = widgets.prune_and_measure(model, scores, 0.5, example_input=EXAMPLE, loader=loader, layers=[])
+    r = experiments.prune_and_measure(model, scores, 0.5, example_input=EXAMPLE, loader=loader, layers=[])
     assert r["plan"] == {"removed": {}, "coupled": []} and r["layers"] == []
     assert r["params"] == metrics.count_params(model)
     assert r["macs"] == metrics.count_macs(model, EXAMPLE)
     assert list(r["widths"].values()) == VGG_WIDTHS
-    base = widgets.prune_and_measure(model, scores, 0.0, example_input=EXAMPLE, loader=loader)
+    base = experiments.prune_and_measure(model, scores, 0.0, example_input=EXAMPLE, loader=loader)
     assert (r["accuracy"], r["correct"]) == (base["accuracy"], base["correct"])
     assert "pruned layers: none" in widgets.readout_text(r, base)
 
@@ -164,7 +167,7 @@ def test_prune_and_measure_unknown_layer_is_a_key_error(setup, layers):
     model, scores, loader = setup["model"], setup["scores"]["l1"], setup["loader"]
     before = snapshot(model)
     with pytest.raises(KeyError, match="no scores for"):
-        widgets.prune_and_measure(model, scores, 0.5, example_input=EXAMPLE, loader=loader, layers=layers)
+        experiments.prune_and_measure(model, scores, 0.5, example_input=EXAMPLE, loader=loader, layers=layers)
     for key, value in model.state_dict().items():
         torch.testing.assert_close(value, before[key], atol=0, rtol=0)
 
@@ -185,7 +188,7 @@ def test_readout_text_names_the_pruned_layers_only_when_some_are_left_whole():
 
 @pytest.fixture(scope="module")
 def audio_setup() -> dict:
-    audio_models = pytest.importorskip("pruning_lib.audio_models")
+    audio_models = pytest.importorskip("pruning_lib.audio.models")
     torch.manual_seed(0)
     model = models.build("dcase21_net").eval()
     g = torch.Generator().manual_seed(2)
@@ -198,8 +201,8 @@ def audio_setup() -> dict:
 def test_prune_and_measure_macs_exclude_leaves_the_frontend_out(audio_setup):
     model, x = audio_setup["model"], audio_setup["example"]
     kwargs = {"example_input": x, "loader": audio_setup["loader"]}
-    full = widgets.prune_and_measure(model, audio_setup["scores"]["l1"], 0.5, **kwargs)
-    cnn = widgets.prune_and_measure(model, audio_setup["scores"]["l1"], 0.5, macs_exclude=("frontend",),
+    full = experiments.prune_and_measure(model, audio_setup["scores"]["l1"], 0.5, **kwargs)
+    cnn = experiments.prune_and_measure(model, audio_setup["scores"]["l1"], 0.5, macs_exclude=("frontend",),
                                     **kwargs)
     assert cnn["plan"] == full["plan"] and cnn["params"] == full["params"]
     assert cnn["macs"] == full["macs"] - 40 * 129 * 126          # the mel filterbank product
@@ -234,7 +237,7 @@ def test_explorer_layer_picker_prunes_only_the_ticked_layers(audio_setup):
     assert "features.conv2.conv" not in latest["plan"]["removed"]
     assert "pruned layers: conv1, conv3" in explorer.readout.value
     assert explorer.readout.value == widgets.readout_text(latest, explorer.baseline)
-    direct = widgets.prune_and_measure(model, scores["l1"], 0.5, example_input=x, loader=loader,
+    direct = experiments.prune_and_measure(model, scores["l1"], 0.5, example_input=x, loader=loader,
                                        layers=["features.conv1.conv", "features.conv3.conv"],
                                        macs_exclude=("frontend",))
     for key in ("accuracy", "correct", "n", "macs", "params", "widths", "plan"):
@@ -270,12 +273,12 @@ def depth_setup() -> dict:
 
 
 def test_truncate_and_measure_matches_the_library_pipeline(depth_setup):
-    from pruning_lib import layer_pruning, train
+    from pruning_lib import depth, train
 
     model, loader, x = depth_setup["model"], depth_setup["loader"], depth_setup["example"]
     before = snapshot(model)
-    r = widgets.truncate_and_measure(model, "layer2.0", fit_loader=loader, loader=loader, example_input=x)
-    net = layer_pruning.fit_head(layer_pruning.truncate(model, "layer2.0"), loader)
+    r = experiments.truncate_and_measure(model, "layer2.0", fit_loader=loader, loader=loader, example_input=x)
+    net = depth.fit_head(depth.truncate(model, "layer2.0"), loader)
     assert (r["block"], r["blocks_kept"]) == ("layer2.0", 2)
     assert (r["macs"], r["params"]) == (metrics.count_macs(net, x), metrics.count_params(net))
     assert r["correct"] == train.evaluate(net, loader)["correct"] and r["n"] == 40
@@ -291,7 +294,7 @@ def test_depth_explorer_callback_returns_what_truncate_and_measure_returns(depth
     assert "cut after layer3.0" in readout.value
     slider.value = "layer1.0"
     assert len(results) == 2 and results[-1]["block"] == "layer1.0"
-    expected = widgets.truncate_and_measure(model, "layer1.0", fit_loader=loader, loader=loader,
+    expected = experiments.truncate_and_measure(model, "layer1.0", fit_loader=loader, loader=loader,
                                             example_input=x)
     assert {k: v for k, v in results[-1].items() if k != "seconds"} == {
         k: v for k, v in expected.items() if k != "seconds"}
@@ -305,7 +308,7 @@ def test_budget_and_measure_matches_match_macs(setup):
     from pruning_lib import experiments, train
 
     model, scores, loader = setup["model"], setup["scores"]["l1"], setup["loader"]
-    r = widgets.budget_and_measure(model, scores, 0.4, example_input=EXAMPLE, loader=loader, step=0.05)
+    r = experiments.budget_and_measure(model, scores, 0.4, example_input=EXAMPLE, loader=loader, step=0.05)
     ratio, pruned = experiments.match_macs(model, scores, 0.4 * metrics.count_macs(model, EXAMPLE), EXAMPLE,
                                            step=0.05)
     assert r["ratio"] == ratio and r["macs"] == metrics.count_macs(pruned, EXAMPLE)
@@ -324,7 +327,8 @@ def test_budget_explorer_reacts_to_budget_criterion_and_allocation(setup):
     assert [(r["budget"], r["allocation"], r["criterion"]) for r in results[1:]] == [
         (0.3, "uniform", "l1"), (0.3, "global", "l1"), (0.3, "global", "random")]
     last = results[-1]
-    expected = widgets.budget_and_measure(model, scores["random"], 0.3, example_input=EXAMPLE, loader=loader,
+    expected = experiments.budget_and_measure(model, scores["random"], 0.3, example_input=EXAMPLE,
+                                              loader=loader,
                                           plan_fn=selection.plan_global, step=0.05)
     keys = ("ratio", "macs", "correct")
     assert [last[k] for k in keys] == [expected[k] for k in keys]

@@ -28,7 +28,7 @@ from torch import Tensor, nn
 
 from pruning_lib import models
 from pruning_lib.criteria.norms import as_filter_matrix, as_filter_slices
-from pruning_lib.criteria.nystrom import choose_landmarks, nystrom_approximation
+from pruning_lib.criteria.nystrom import approximation_error, choose_landmarks, nystrom_approximation
 from pruning_lib.selection import Plan
 
 _ORIENT_TOL = 1e-9   # |v_1[j]| below this does not decide the sign (round-off of a zero channel)
@@ -305,6 +305,28 @@ def similarity_plan(model: nn.Module, *, layers: Sequence[str] | None = None,
             raise ValueError(f"{name}: {err}") from err
         removed[name] = [i for i in range(weight.shape[0]) if i not in keep]
     return {"removed": removed, "coupled": []}
+
+
+def nystrom_compare(weight: Tensor, m: int, *, k: int | None = None) -> dict:
+    """Exact vs Nyström similarity pruning of one conv with m landmarks (the first m filters).
+
+    Args:
+        weight: Conv weight (n, c, kh, kw).
+        m: Number of landmark columns, 1 ≤ m ≤ n.
+        k: Rank of the landmark block (default m).
+
+    Returns:
+        {"m", "error" (‖D − D̃‖₂), "kept_exact", "kept_nystrom", "differ" (filters whose keep/remove
+        decision changed), "identical"}.
+    """
+    reps = filter_representatives(weight)                     # (n, kh*kw)
+    exact = cosine_distances(reps)                             # (n, n)
+    approx = nystrom_distances(reps, choose_landmarks(len(reps), m), k=k)
+    keep_exact = set(greedy_pair_keep(exact).tolist())
+    keep_approx = set(greedy_pair_keep(approx).tolist())
+    return {"m": m, "error": approximation_error(exact, approx),
+            "kept_exact": len(keep_exact), "kept_nystrom": len(keep_approx),
+            "differ": len(keep_exact ^ keep_approx), "identical": keep_exact == keep_approx}
 
 
 def smallest_exact_m(weight: Tensor, *, decimals: int | None = 5) -> dict:

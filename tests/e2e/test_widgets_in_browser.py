@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from pruning_lib import criteria, data, models, surgery, widgets
+from pruning_lib import criteria, data, experiments, models, surgery
+from pruning_lib.criteria import similarity
 
 pytestmark = pytest.mark.e2e
 EXAMPLE = torch.zeros(1, 1, 28, 28)
@@ -137,7 +138,7 @@ def pruning_expectation(model_loader: Callable[[], object], loader: object, rati
     groups = surgery.coupled_groups(model, example)
 
     def expected(ratio: float, layers: list[str] | None = None) -> dict:
-        return widgets.prune_and_measure(model, scores, ratio, example_input=example, loader=loader,
+        return experiments.prune_and_measure(model, scores, ratio, example_input=example, loader=loader,
                                          groups=groups, layers=layers, **measure)
 
     return expected
@@ -178,7 +179,7 @@ def test_lesson_02_landmark_slider(page, lab_url):
     after = wait_for_change(box, before)
     vgg = models.load_pretrained("vgg16_slim")
     weight = vgg.features.conv1.conv.weight.detach()
-    truth = widgets.nystrom_compare(weight, m + 1)
+    truth = similarity.nystrom_compare(weight, m + 1)
     shown = re.search(r"m = (\d+) landmarks .* = ([\d.e+-]+) · kept: exact (\d+), Nyström (\d+) · "
                       r"decisions that differ: (\d+)", visible_text(after))
     assert shown, f"unexpected read-out: {after!r}"
@@ -190,10 +191,11 @@ def test_lesson_02_landmark_slider(page, lab_url):
 
 
 def test_lesson_06_slider_and_layer_checkboxes(page, lab_url):
-    from pruning_lib import audio_loaders, audio_models
+    from pruning_lib.audio import data as audio_data
+    from pruning_lib.audio import models as audio_models
 
     open_and_run(page, lab_url, "06_audio_pruning.ipynb")
-    loader = audio_loaders.fsdd_loaders("speaker:theo", fast=True, seed=0).eval
+    loader = audio_data.fsdd_loaders("speaker:theo", fast=True, seed=0).eval
     clip, frontend = audio_models.example_input(), ("frontend",)
     expected = pruning_expectation(lambda: models.load_pretrained("dcase21_net_speaker-theo"), loader, "l1",
                                    example=clip, macs_exclude=frontend)
@@ -211,7 +213,7 @@ def test_lesson_06_slider_and_layer_checkboxes(page, lab_url):
 
 
 def test_lesson_05_depth_slider(page, lab_url):
-    from pruning_lib import layer_pruning
+    from pruning_lib import models
 
     open_and_run(page, lab_url, "05_pls_layer_pruning.ipynb")
     box = wait_for_readout(page, "cut after")
@@ -223,9 +225,9 @@ def test_lesson_05_depth_slider(page, lab_url):
                       r"\((\d+)/(\d+) images\) · MACs ([\d.]+) M .* params ([\d,]+)", after)
     assert shown, f"unexpected read-out: {after!r}"
     resnet = models.load_pretrained("resnet20")
-    blocks = layer_pruning.residual_blocks(resnet, 1)
+    blocks = models.residual_blocks(resnet, 1)
     fashion = data.load_fashion_mnist()
-    truth = widgets.truncate_and_measure(
+    truth = experiments.truncate_and_measure(
         resnet, blocks[blocks.index(block) + 1], example_input=EXAMPLE,
         fit_loader=data.subset_loader(fashion, "train", 100, seed=0, batch_size=256),
         loader=data.subset_loader(fashion, "test", 50, seed=0))
@@ -248,7 +250,7 @@ def test_lesson_07_budget_slider(page, lab_url):
     assert shown, f"unexpected read-out: {after!r}"
     vgg = models.load_pretrained("vgg16_slim")
     loader = data.subset_loader(data.load_fashion_mnist(), "test", 50, seed=0)
-    truth = widgets.budget_and_measure(vgg, criteria.score_model(vgg, criteria.l1_norm),
+    truth = experiments.budget_and_measure(vgg, criteria.score_model(vgg, criteria.l1_norm),
                                        round(budget + 0.05, 2), example_input=EXAMPLE, loader=loader)
     assert int(shown[1]) / 100 == pytest.approx(truth["budget"])
     assert float(shown[2]) == pytest.approx(truth["ratio"])

@@ -121,8 +121,8 @@ def check_own_mac_share(answer: float, model: nn.Module, layer: str, n_removed: 
 
 
 def check_stop_index(answer: int, scores: Sequence[float]) -> bool:
-    """Exercise: the block index where the layer-pruning stop rule stops (``layer_pruning.stop_index``)."""
-    from pruning_lib.layer_pruning import stop_index
+    """Exercise: the block index where the layer-pruning stop rule stops (``pls.stop_index``)."""
+    from pruning_lib.criteria.pls import stop_index
 
     truth = stop_index(scores)
     return _report(int(answer) == truth,

@@ -18,7 +18,7 @@ FSDD is CC BY-SA 4.0 (Z. Jackson, C. Souza, J. Flaks, Y. Pan, H. Nicolas, A. Thi
 "Jakobovski/free-spoken-digit-dataset", Zenodo). The share-alike covers derived arrays too, which
 is why nothing derived from it may be written inside the repository.
 
-Needs the ``[audio]`` extra (soundfile). Loaders and augmentation: ``pruning_lib.audio_loaders``.
+Needs the ``[audio]`` extra (soundfile). Loaders and augmentation: ``pruning_lib.audio.data``.
 
 Introduced in: the audio notebook (§The data).
 """

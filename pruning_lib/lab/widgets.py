@@ -10,8 +10,7 @@ Introduced in: notebooks/00_tour.ipynb (§Try it).
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import ipywidgets as W
@@ -20,51 +19,9 @@ from IPython.display import display
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
-from pruning_lib import experiments, layer_pruning, metrics, plots, selection, surgery, train
-from pruning_lib.criteria import nystrom, similarity
-
-
-def prune_and_measure(model: nn.Module, scores: dict[str, Tensor], ratio: float, *,
-                      example_input: Tensor, loader: DataLoader,
-                      groups: Sequence[Sequence[str]] = (), layers: Sequence[str] | None = None,
-                      macs_exclude: Sequence[str] = ()) -> dict:
-    """Prune a copy of ``model`` uniformly at ``ratio`` by ``scores``; measure it.
-
-    Args:
-        model: Unpruned model (untouched).
-        scores: {conv name: (n,)} precomputed scores.
-        ratio: Fraction of filters removed in every layer/group, in [0, 1).
-        example_input: (1, C, H, W) (or (1, T) for the audio models) for tracing and MAC counting.
-        loader: Small evaluation split.
-        groups: Coupled conv groups (``surgery.coupled_groups``).
-        layers: Prune only these scored layers (None: all of them; empty: none).
-        macs_exclude: Submodules left out of the MAC count (``metrics.count_macs``).
-
-    Returns:
-        {"ratio", "layers", "accuracy", "correct", "n", "macs", "params", "widths", "plan",
-        "seconds"}.
-
-    Raises:
-        KeyError: a layer in ``layers`` that has no scores.
-    """
-    start = time.perf_counter()
-    layers = list(scores) if layers is None else list(layers)
-    unknown = [name for name in layers if name not in scores]
-    if unknown:
-        raise KeyError(f"no scores for {unknown}; scored layers: {list(scores)}")
-    chosen = {name: scores[name] for name in layers}
-    plan = (selection.plan_uniform(chosen, ratio, groups=groups) if chosen
-            else {"removed": {}, "coupled": []})
-    pruned = surgery.apply_plan(model, plan, example_input)
-    result = train.evaluate(pruned, loader)
-    modules = dict(pruned.named_modules())
-    return {"ratio": ratio, "layers": layers, "accuracy": result["accuracy"],
-            "correct": result["correct"], "n": result["n"],
-            "macs": metrics.count_macs(pruned, example_input, exclude=macs_exclude),
-            "params": metrics.count_params(pruned),
-            "widths": {name: modules[name].out_channels for name in scores},
-            "plan": plan, "seconds": time.perf_counter() - start}
-
+from pruning_lib import experiments, models, selection
+from pruning_lib.criteria import similarity
+from pruning_lib.lab import plots
 
 TIMING_SEPARATOR = " · computed in "   # what follows it is a wall-clock time, not a result
 
@@ -136,7 +93,7 @@ def pruning_explorer(model: nn.Module, scores_by_criterion: dict[str, dict[str, 
     first = next(iter(scores_by_criterion))
     measure = {"example_input": example_input, "loader": loader, "groups": groups,
                "macs_exclude": macs_exclude}
-    baseline = prune_and_measure(model, scores_by_criterion[first], 0.0, **measure)
+    baseline = experiments.prune_and_measure(model, scores_by_criterion[first], 0.0, **measure)
     slider = W.FloatSlider(value=ratio, min=0.0, max=0.95, step=0.05, description="prune ratio",
                            continuous_update=False, readout_format=".2f")
     dropdown = W.Dropdown(options=list(scores_by_criterion), value=first, description="criterion")
@@ -147,7 +104,7 @@ def pruning_explorer(model: nn.Module, scores_by_criterion: dict[str, dict[str, 
 
     def update(_change: object = None) -> dict:
         layers = [name for name, box in boxes.items() if box.value] if boxes else None
-        result = prune_and_measure(model, scores_by_criterion[dropdown.value], slider.value,
+        result = experiments.prune_and_measure(model, scores_by_criterion[dropdown.value], slider.value,
                                    layers=layers, **measure)
         result["criterion"] = dropdown.value
         explorer.results.append(result)
@@ -165,28 +122,6 @@ def pruning_explorer(model: nn.Module, scores_by_criterion: dict[str, dict[str, 
     explorer.widget.children = [W.HBox([dropdown, slider]), *picker, explorer.readout, explorer.output]
     update()
     return explorer
-
-
-def nystrom_compare(weight: Tensor, m: int, *, k: int | None = None) -> dict:
-    """Exact vs Nyström similarity pruning of one conv with m landmarks (the first m filters).
-
-    Args:
-        weight: Conv weight (n, c, kh, kw).
-        m: Number of landmark columns, 1 ≤ m ≤ n.
-        k: Rank of the landmark block (default m).
-
-    Returns:
-        {"m", "error" (‖D − D̃‖₂), "kept_exact", "kept_nystrom", "differ" (filters whose keep/remove
-        decision changed), "identical"}.
-    """
-    reps = similarity.filter_representatives(weight)                     # (n, kh*kw)
-    exact = similarity.cosine_distances(reps)                             # (n, n)
-    approx = similarity.nystrom_distances(reps, nystrom.choose_landmarks(len(reps), m), k=k)
-    keep_exact = set(similarity.greedy_pair_keep(exact).tolist())
-    keep_approx = set(similarity.greedy_pair_keep(approx).tolist())
-    return {"m": m, "error": nystrom.approximation_error(exact, approx),
-            "kept_exact": len(keep_exact), "kept_nystrom": len(keep_approx),
-            "differ": len(keep_exact ^ keep_approx), "identical": keep_exact == keep_approx}
 
 
 def nystrom_readout_text(result: dict, weight_shape: tuple[int, ...]) -> str:
@@ -215,7 +150,7 @@ def nystrom_explorer(weights: dict[str, Tensor], *, m: int = 4) -> tuple[W.VBox,
 
     def update(_change: object = None) -> dict:
         slider.max = min(32, weights[layer.value].shape[0])
-        result = {"layer": layer.value, **nystrom_compare(weights[layer.value], slider.value)}
+        result = {"layer": layer.value, **similarity.nystrom_compare(weights[layer.value], slider.value)}
         results.append(result)
         readout.value = nystrom_readout_text(result, tuple(weights[layer.value].shape))
         return result
@@ -224,22 +159,6 @@ def nystrom_explorer(weights: dict[str, Tensor], *, m: int = 4) -> tuple[W.VBox,
     layer.observe(update, names="value")
     update()
     return W.VBox([W.HBox([layer, slider]), readout]), results
-
-
-def truncate_and_measure(model: nn.Module, block: str, *, fit_loader: DataLoader, loader: DataLoader,
-                         example_input: Tensor) -> dict:
-    """Cut ``model`` after ``block`` (``layer_pruning.truncate``), fit the new head by ridge regression
-    on ``fit_loader`` (``layer_pruning.fit_head``), and measure it on ``loader``.
-
-    Returns:
-        {"block", "accuracy", "correct", "n", "macs", "params", "blocks_kept", "seconds"}.
-    """
-    start = time.perf_counter()
-    net = layer_pruning.fit_head(layer_pruning.truncate(model, block), fit_loader)
-    result = train.evaluate(net, loader)
-    return {"block": block, "accuracy": result["accuracy"], "correct": result["correct"], "n": result["n"],
-            "macs": metrics.count_macs(net, example_input), "params": metrics.count_params(net),
-            "blocks_kept": len(net.trunk), "seconds": time.perf_counter() - start}
 
 
 def depth_readout_text(result: dict, baseline: dict) -> str:
@@ -266,15 +185,15 @@ def depth_explorer(model: nn.Module, fit_loader: DataLoader, loader: DataLoader,
     Returns:
         (widget to display, results list: each update appends ``truncate_and_measure``'s dict).
     """
-    blocks = layer_pruning.residual_blocks(model, 1)
+    blocks = models.residual_blocks(model, 1)
     measure = {"fit_loader": fit_loader, "loader": loader, "example_input": example_input}
-    baseline = truncate_and_measure(model, blocks[-1], **measure)
+    baseline = experiments.truncate_and_measure(model, blocks[-1], **measure)
     slider = W.SelectionSlider(options=blocks, value=block or blocks[-1], description="cut after",
                                continuous_update=False, layout=W.Layout(width="420px"))
     readout, results = W.HTML(), []
 
     def update(_change: object = None) -> dict:
-        result = truncate_and_measure(model, slider.value, **measure)
+        result = experiments.truncate_and_measure(model, slider.value, **measure)
         results.append(result)
         readout.value = depth_readout_text(result, baseline)
         return result
@@ -282,25 +201,6 @@ def depth_explorer(model: nn.Module, fit_loader: DataLoader, loader: DataLoader,
     slider.observe(update, names="value")
     update()
     return W.VBox([slider, readout]), results
-
-
-def budget_and_measure(model: nn.Module, scores: dict[str, Tensor], budget: float, *, example_input: Tensor,
-                       loader: DataLoader, groups: Sequence[Sequence[str]] = (),
-                       plan_fn: Callable[..., dict] = selection.plan_uniform, step: float = 0.01) -> dict:
-    """Prune ``model`` by ``scores`` to about ``budget`` of its MACs (``experiments.match_macs``); measure.
-
-    Returns:
-        {"budget", "ratio", "accuracy", "correct", "n", "macs", "macs_fraction", "params", "seconds"}.
-    """
-    start = time.perf_counter()
-    base = metrics.count_macs(model, example_input)
-    ratio, pruned = experiments.match_macs(model, scores, budget * base, example_input, groups=groups,
-                                           step=step, plan_fn=plan_fn)
-    result = train.evaluate(pruned, loader)
-    macs = metrics.count_macs(pruned, example_input)
-    return {"budget": budget, "ratio": ratio, "accuracy": result["accuracy"], "correct": result["correct"],
-            "n": result["n"], "macs": macs, "macs_fraction": macs / base,
-            "params": metrics.count_params(pruned), "seconds": time.perf_counter() - start}
 
 
 def budget_readout_text(result: dict) -> str:
@@ -330,7 +230,7 @@ def budget_explorer(model: nn.Module, scores_by_criterion: dict[str, dict[str, T
     readout, results = W.HTML(), []
 
     def update(_change: object = None) -> dict:
-        result = budget_and_measure(model, scores_by_criterion[dropdown.value], slider.value,
+        result = experiments.budget_and_measure(model, scores_by_criterion[dropdown.value], slider.value,
                                     example_input=example_input, loader=loader, groups=groups,
                                     plan_fn=plan_fns[allocation.value], step=step)
         result.update(criterion=dropdown.value, allocation=allocation.value)

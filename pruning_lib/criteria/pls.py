@@ -1,10 +1,12 @@
-"""Discriminative layer pruning (Jordao, Lie, Schwartz, IEEE JSTSP 2020): score residual blocks with
-PLS + VIP, cut the network after the last block worth keeping, attach a new head.
+"""Discriminative layer pruning, the scoring half (Jordao, Lie, Schwartz, "Discriminative Layer
+Pruning for Convolutional Neural Networks", IEEE JSTSP 2020; the authors' code:
+github.com/arturjordao/DiscriminativeLayerPruning): score residual blocks with PLS + VIP and choose
+where to cut. ``pruning_lib.depth`` does the cut.
 
-The pipeline, as in the authors' code for CIFAR ResNets (``pruning_methods.md`` §5):
+The pipeline, as in the authors' code for CIFAR ResNets:
 
-1. ``residual_blocks``: the candidate layers, the residual blocks from a start stage on (the code's
-   ``block = 2``: stage 3 only), in depth order.
+1. ``models.residual_blocks``: the candidate layers, the residual blocks from a start stage on (the
+   code's ``block = 2``: stage 3 only), in depth order.
 2. ``block_features``: each block's residual sum (the ``Add`` output, before the block's ReLU),
    average-pooled to a small grid and flattened, for N labelled training images.
 3. ``vip``: a PLS2 fit (scikit-learn ``PLSRegression``, ``scale=True``) of one-hot labels on one
@@ -15,26 +17,17 @@ The pipeline, as in the authors' code for CIFAR ResNets (``pruning_methods.md`` 
 5. ``stop_index``: walk the blocks in depth order while the score keeps rising; stop at the first
    block whose successor does not score higher (the last block if the scores rise throughout: the
    authors' code leaves that case undefined).
-6. ``truncate``: a new, physically shallower network: everything after the chosen block is dropped
-   and a new head (ReLU → global average pool → Linear) is attached. The input model is untouched.
 
-Decisions of this package:
-
-* Pooling: the authors average-pool 32×32 CIFAR maps with an 8×8 window, which leaves 4×4, 2×2 and
-  1×1 grids in stages 1, 2, 3. Our Fashion-MNIST maps are 28×28, 14×14, 7×7, so ``block_features``
-  pools adaptively to the same grids (256, 128 and 64 features for widths 16, 32, 64).
-* ``fit_head`` (ours, not the paper's, which initialises the new head randomly and fine-tunes for 200
-  epochs) fits the new head by ridge regression on the pooled features, a linear probe: it makes a
-  truncated network's accuracy *before* fine-tuning meaningful.
-* ``remove_blocks`` (a variant from the authors' later code): drop chosen identity blocks anywhere,
-  instead of truncating.
+Pooling (a decision of this package): the authors average-pool 32×32 CIFAR maps with an 8×8 window,
+which leaves 4×4, 2×2 and 1×1 grids in stages 1, 2, 3. Our Fashion-MNIST maps are 28×28, 14×14, 7×7,
+so ``block_features`` pools adaptively to the same grids (256, 128 and 64 features for widths 16, 32,
+64).
 
 Introduced in: notebooks/05_pls_layer_pruning.ipynb.
 """
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Iterable, Sequence
 
 import numpy as np
@@ -43,40 +36,15 @@ from sklearn.cross_decomposition import PLSRegression
 from torch import Tensor, nn
 
 from pruning_lib.activations import iter_batches
-from pruning_lib.models import BasicBlock, ResNetCifar
+from pruning_lib.models import BasicBlock, check_resnet, residual_blocks
 
 GRID_BY_STAGE = {1: 4, 2: 2, 3: 1}   # pooled grid side per stage: the authors' AvgPool(8) on CIFAR
 
 
-def _check_n_images(n_images: int | None) -> None:
+def check_n_images(n_images: int | None) -> None:
+    """Raise ValueError unless ``n_images`` is None (all images) or a positive count."""
     if n_images is not None and n_images < 1:
         raise ValueError(f"n_images must be a positive number of images or None (all), got {n_images}")
-
-
-def _check_resnet(model: nn.Module) -> None:
-    if not isinstance(model, ResNetCifar):
-        raise TypeError(f"layer pruning here works on ResNetCifar models (resnet20, resnet56, …), "
-                        f"got {type(model).__name__}")
-
-
-def residual_blocks(model: nn.Module, start_stage: int = 3) -> list[str]:
-    """Names of the residual blocks from ``start_stage`` on, in depth order ("layer3.0", …).
-
-    Args:
-        model: A ``ResNetCifar``.
-        start_stage: 1, 2 or 3 (the authors' default ``block = 2`` is stage 3).
-
-    Raises:
-        TypeError: not a ``ResNetCifar``. ValueError: a stage outside 1–3.
-
-    Example:
-        >>> residual_blocks(ResNetCifar(20), start_stage=3)
-        ['layer3.0', 'layer3.1', 'layer3.2']
-    """
-    _check_resnet(model)
-    if start_stage not in (1, 2, 3):
-        raise ValueError(f"start_stage must be 1, 2 or 3, got {start_stage}")
-    return [f"layer{s}.{i}" for s in range(start_stage, 4) for i in range(len(getattr(model, f"layer{s}")))]
 
 
 @torch.no_grad()
@@ -97,8 +65,8 @@ def block_features(model: nn.Module, loader: Iterable[tuple[Tensor, Tensor]], bl
     Returns:
         ({block: features (N, C·g²) float64}, labels (N,) int64).
     """
-    _check_resnet(model)
-    _check_n_images(n_images)
+    check_resnet(model)
+    check_n_images(n_images)
     modules = dict(model.named_modules())
     unknown = [b for b in blocks if not isinstance(modules.get(b), BasicBlock)]
     if unknown:
@@ -216,113 +184,3 @@ def stop_index(scores: Sequence[float]) -> int:
         if scores[i + 1] <= scores[i]:
             return i
     return len(scores) - 1
-
-
-class TruncatedResNet(nn.Module):
-    """A ``ResNetCifar`` cut after one residual block, with a new head.
-
-    stem → the kept blocks (``trunk``) → global average pool → Linear(C, num_classes). The kept
-    blocks end with their own ReLU, which plays the authors' head ReLU.
-
-    Input (B, C_in, H, W) → logits (B, num_classes).
-    """
-
-    def __init__(self, stem: nn.Module, trunk: nn.Sequential, channels: int, num_classes: int) -> None:
-        super().__init__()
-        self.stem = stem
-        self.trunk = trunk
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.fc = nn.Linear(channels, num_classes)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.fc(torch.flatten(self.pool(self.trunk(self.stem(x))), 1))
-
-
-def truncate(model: nn.Module, block: str, *, seed: int = 0) -> TruncatedResNet:
-    """A new network: ``model`` up to and including ``block``, then a fresh head (seeded init).
-
-    Args:
-        model: A ``ResNetCifar`` (not modified; weights are deep-copied).
-        block: Last block kept, e.g. "layer3.0".
-        seed: Seeds the new Linear head's initialisation.
-
-    Raises:
-        TypeError: not a ``ResNetCifar``. KeyError: unknown block.
-    """
-    _check_resnet(model)
-    names = residual_blocks(model, 1)
-    if block not in names:
-        raise KeyError(f"unknown block {block!r}; blocks: {names}")
-    modules = dict(model.named_modules())
-    kept = [copy.deepcopy(modules[b]) for b in names[: names.index(block) + 1]]
-    channels = kept[-1].conv2.conv.out_channels
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        net = TruncatedResNet(copy.deepcopy(model.stem), nn.Sequential(*kept), channels,
-                              model.fc.out_features)
-    return net.train(model.training)
-
-
-@torch.no_grad()
-def fit_head(model: nn.Module, loader: Iterable[tuple[Tensor, Tensor]], *, n_images: int | None = None,
-             ridge: float = 1e-3) -> nn.Module:
-    """A copy of ``model`` whose final Linear is fitted by ridge regression on one-hot labels.
-
-    The head's inputs (the pooled features) are collected for up to ``n_images`` images; the fit is
-    closed-form: [W b] = argmin ‖[F 1][W b]ᵀ − Y‖² + ridge·N·‖W‖². A linear probe (this package's
-    choice, not the paper's), so a truncated network can be evaluated before fine-tuning.
-
-    Args:
-        model: A network whose last module is ``fc`` (``ResNetCifar`` or ``TruncatedResNet``).
-        loader: Batches (images, labels).
-        n_images: How many images to fit on (None: the whole loader).
-        ridge: Strength of the L2 penalty on W, relative to N.
-    """
-    _check_n_images(n_images)
-    new = copy.deepcopy(model).eval()
-    feats, labels = [], []
-    handle = new.fc.register_forward_pre_hook(lambda _m, inp: feats.append(inp[0].double()))
-    try:
-        for x, y in iter_batches(loader, n_images):
-            new(x)
-            labels.append(y)
-    finally:
-        handle.remove()
-    F = torch.cat(feats)                                                   # (N, C)
-    Y = one_hot(torch.cat(labels), new.fc.out_features)                    # (N, K)
-    A = torch.cat([F, torch.ones(len(F), 1, dtype=F.dtype)], 1)           # (N, C + 1)
-    penalty = ridge * len(F) * torch.eye(A.shape[1], dtype=F.dtype)
-    penalty[-1, -1] = 0.0                                                  # no penalty on the bias
-    try:
-        coef = torch.linalg.solve(A.T @ A + penalty, A.T @ Y)              # (C + 1, K)
-    except torch.linalg.LinAlgError as err:
-        raise ValueError(f"the head's inputs are linearly dependent (e.g. a channel that is always 0) "
-                         f"and ridge={ridge} does not regularise them; use ridge > 0") from err
-    new.fc.weight.copy_(coef[:-1].T.float())
-    new.fc.bias.copy_(coef[-1].float())
-    return new.train(model.training)
-
-
-def remove_blocks(model: nn.Module, blocks: Sequence[str]) -> nn.Module:
-    """A copy of ``model`` without the given identity-shortcut blocks (the later variant).
-
-    Only blocks whose shortcut is the identity can go: the first block of stages 2 and 3 changes the
-    shape (stride 2, more channels), so removing it would break the network.
-
-    Raises:
-        KeyError: unknown block. ValueError: a block with a projection shortcut.
-    """
-    _check_resnet(model)
-    names = residual_blocks(model, 1)
-    unknown = [b for b in blocks if b not in names]
-    if unknown:
-        raise KeyError(f"unknown blocks {unknown}; blocks: {names}")
-    modules = dict(model.named_modules())
-    fixed = [b for b in blocks if not isinstance(modules[b].shortcut, nn.Identity)]
-    if fixed:
-        raise ValueError(f"{fixed} change the shape (projection shortcut) and cannot be removed")
-    new = copy.deepcopy(model)
-    for b in blocks:
-        stage, index = b.split(".")
-        getattr(new, stage)[int(index)] = nn.Identity()
-    return new

@@ -9,7 +9,8 @@ import pytest
 import torch
 from torch import nn
 
-from pruning_lib import audio_models, metrics, models, selection, surgery
+from pruning_lib import metrics, models, selection, surgery
+from pruning_lib.audio import models as audio_models
 from pruning_lib.criteria import l1_norm, score_model
 
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -199,7 +200,7 @@ def test_keras_style_params_of_pruned_dcase21_net_matches_the_keras_layout(width
 
 
 def published_rows() -> list:
-    from pruning_lib import published
+    from pruning_lib.lab import published
 
     rows = []
     for row in published.INTERSPEECH22_DCASE21:
@@ -214,7 +215,7 @@ def published_rows() -> list:
 
 @pytest.mark.parametrize("row", published_rows())
 def test_keras_style_params_equal_the_published_interspeech22_table(row):
-    from pruning_lib import published
+    from pruning_lib.lab import published
 
     model = models.build("dcase21_net").eval()
     configs = () if row["config"] == "none" else published.LAYER_CONFIGS[row["config"]]

@@ -2,7 +2,7 @@
 
 ::
 
-    python -m pruning_lib.train_audio --model dcase21_net --threads 2
+    python -m pruning_lib.audio.train --model dcase21_net --threads 2
 
 The recipe is ``train.train`` (SGD Nesterov, one-cycle schedule); the waveform augmentation
 (time shift, gain) happens in the training loader, not in ``TrainConfig.augment`` (which shifts
@@ -27,7 +27,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from pruning_lib import audio, audio_loaders, audio_models, metrics, models, repro
+from pruning_lib import metrics, models, repro
+from pruning_lib.audio import data as audio_data
+from pruning_lib.audio import fsdd
+from pruning_lib.audio import models as audio_models
 from pruning_lib.train import TrainConfig, evaluate, train
 
 AUGMENTATION = "random_shift_gain: time shift ±800 samples (100 ms), gain ±3 dB, per clip"
@@ -62,19 +65,19 @@ def checkpoint_name(model: str, split: str) -> str:
     return model if split == "official" else f"{model}_{split.replace(':', '-')}"
 
 
-def _data_card(loaders: audio_loaders.AudioLoaders, fast: bool) -> dict:
+def _data_card(loaders: audio_data.AudioLoaders, fast: bool) -> dict:
     d = loaders.data
     rule = ("takes 0-4 of every speaker and digit are the test set, takes 5-49 the training set"
             if d.split == "official" else f"all clips of speaker {d.split.removeprefix('speaker:')} "
                                           "are the test set, the other speakers' clips the training set")
     return {"dataset": "FSDD (Free Spoken Digit Dataset)", "source": d.source,
-            "commit": audio.FSDD_COMMIT, "licence": "CC BY-SA 4.0", "split": d.split,
+            "commit": fsdd.FSDD_COMMIT, "licence": "CC BY-SA 4.0", "split": d.split,
             "split_rule": rule, "train_clips": len(loaders.train.dataset),
             "test_clips": len(loaders.test.dataset), "fast_subset": fast,
-            "clip_samples": audio.CLIP_SAMPLES, "sample_rate": audio.SAMPLE_RATE}
+            "clip_samples": fsdd.CLIP_SAMPLES, "sample_rate": fsdd.SAMPLE_RATE}
 
 
-def _card(args: argparse.Namespace, model: nn.Module, loaders: audio_loaders.AudioLoaders,
+def _card(args: argparse.Namespace, model: nn.Module, loaders: audio_data.AudioLoaders,
           run: dict, argv: list[str] | None) -> dict:
     """The model card: the same keys as ``train.main``'s, with FSDD's data and split."""
     name = args.name or checkpoint_name(args.model, args.split)
@@ -93,7 +96,7 @@ def _card(args: argparse.Namespace, model: nn.Module, loaders: audio_loaders.Aud
         "train_seconds": round(run["seconds"], 1),
         "machine": {"threads": torch.get_num_threads(), "torch": torch.__version__,
                     "python": platform.python_version(), "processor": platform.machine()},
-        "command": "python -m pruning_lib.train_audio " + shlex.join(sys.argv[1:] if argv is None
+        "command": "python -m pruning_lib.audio.train " + shlex.join(sys.argv[1:] if argv is None
                                                                       else argv),
         "sha256": models.sha256(run["weights"]),
     }
@@ -105,7 +108,7 @@ def main(argv: list[str] | None = None) -> dict:
     if args.threads:
         torch.set_num_threads(args.threads)
     repro.seed_everything(args.seed)
-    loaders = audio_loaders.fsdd_loaders(args.split, batch_size=args.batch_size, fast=args.fast,
+    loaders = audio_data.fsdd_loaders(args.split, batch_size=args.batch_size, fast=args.fast,
                                          augment=not args.no_augment, seed=args.seed)
     model = models.build(args.model)
     epochs = args.epochs or DEFAULT_EPOCHS[args.model]

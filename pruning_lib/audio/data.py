@@ -8,7 +8,7 @@ Splits (the ``split`` argument):
   and the other speakers' 2,500 clips the training set: accuracy on a voice never heard.
 
 Batches are (waveform (B, 8000) float32 in [-1, 1), label (B,) int64); the models of
-``pruning_lib.audio_models`` turn waveforms into log-mel spectrograms themselves.
+``pruning_lib.audio.models`` turn waveforms into log-mel spectrograms themselves.
 
 Introduced in: the audio notebook (§The data).
 """
@@ -21,7 +21,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, TensorDataset, default_collate
 
-from pruning_lib import audio
+from pruning_lib.audio import fsdd
 from pruning_lib.data import balanced_indices
 
 OFFICIAL_TEST_TAKES = 5          # takes 0–4 are the official test set
@@ -47,7 +47,7 @@ class AudioData:
     y_test: Tensor
     source: str
     split: str
-    classes: tuple[str, ...] = audio.DIGIT_CLASSES
+    classes: tuple[str, ...] = fsdd.DIGIT_CLASSES
 
     def __repr__(self) -> str:
         return (f"AudioData(train={tuple(self.x_train.shape)}, test={tuple(self.x_test.shape)}, "
@@ -71,7 +71,7 @@ class AudioLoaders:
     data: AudioData
 
 
-def split_indices(clips: audio.FSDDClips, split: str) -> tuple[Tensor, Tensor]:
+def split_indices(clips: fsdd.FSDDClips, split: str) -> tuple[Tensor, Tensor]:
     """(train indices, test indices) of ``clips`` for a split (module docstring).
 
     Raises:
@@ -90,7 +90,7 @@ def split_indices(clips: audio.FSDDClips, split: str) -> tuple[Tensor, Tensor]:
     return torch.nonzero(~test).flatten(), torch.nonzero(test).flatten()
 
 
-def make_audio_data(clips: audio.FSDDClips, split: str = "official") -> AudioData:
+def make_audio_data(clips: fsdd.FSDDClips, split: str = "official") -> AudioData:
     """Split ``clips`` and turn int16 samples into float32 waveforms x / 32768."""
     train_idx, test_idx = split_indices(clips, split)
     waves = clips.waves.float() / 32768.0                     # (N, CLIP_SAMPLES)
@@ -100,8 +100,8 @@ def make_audio_data(clips: audio.FSDDClips, split: str = "official") -> AudioDat
 
 
 def load_fsdd(split: str = "official", *, download: bool | None = None) -> AudioData:
-    """Find, read (cached) and split FSDD; see ``audio.find_fsdd`` for where it is looked for."""
-    return make_audio_data(audio.load_fsdd_clips(download=download), split)
+    """Find, read (cached) and split FSDD; see ``fsdd.find_fsdd`` for where it is looked for."""
+    return make_audio_data(fsdd.load_fsdd_clips(download=download), split)
 
 
 def random_shift_gain(x: Tensor, generator: torch.Generator, *, max_shift: int = 800,

@@ -1,0 +1,140 @@
+"""Depth pruning: make a ResNet physically shallower (Jordao, Lie, Schwartz, IEEE JSTSP 2020).
+
+``criteria.pls`` scores the residual blocks and chooses where to cut (``stop_index``); this module
+does the surgery:
+
+* ``truncate``: a new, physically shallower network: everything after the chosen block is dropped
+  and a new head (ReLU → global average pool → Linear) is attached. The input model is untouched.
+  The authors pool with ``AvgPool(8)`` before their new head (on 32×32 CIFAR maps this leaves 4×4,
+  2×2 or 1×1 grids, so a cut in stage 1 or 2 feeds 256 or 128 features per channel group to the
+  head); we pool globally (one number per channel), whatever the stage.
+* ``fit_head`` (ours, not the paper's, which initialises the new head randomly and fine-tunes for 200
+  epochs) fits the new head by ridge regression on the pooled features, a linear probe: it makes a
+  truncated network's accuracy *before* fine-tuning meaningful.
+* ``remove_blocks`` (a variant from the authors' later code): drop chosen identity blocks anywhere,
+  instead of truncating.
+
+Introduced in: notebooks/05_pls_layer_pruning.ipynb.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable, Sequence
+
+import torch
+from torch import Tensor, nn
+
+from pruning_lib.activations import iter_batches
+from pruning_lib.criteria.pls import check_n_images, one_hot
+from pruning_lib.models import check_resnet, residual_blocks
+
+
+class TruncatedResNet(nn.Module):
+    """A ``ResNetCifar`` cut after one residual block, with a new head.
+
+    stem → the kept blocks (``trunk``) → global average pool → Linear(C, num_classes). The kept
+    blocks end with their own ReLU, which plays the authors' head ReLU.
+
+    Input (B, C_in, H, W) → logits (B, num_classes).
+    """
+
+    def __init__(self, stem: nn.Module, trunk: nn.Sequential, channels: int, num_classes: int) -> None:
+        super().__init__()
+        self.stem = stem
+        self.trunk = trunk
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(channels, num_classes)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.fc(torch.flatten(self.pool(self.trunk(self.stem(x))), 1))
+
+
+def truncate(model: nn.Module, block: str, *, seed: int = 0) -> TruncatedResNet:
+    """A new network: ``model`` up to and including ``block``, then a fresh head (seeded init).
+
+    Args:
+        model: A ``ResNetCifar`` (not modified; weights are deep-copied).
+        block: Last block kept, e.g. "layer3.0".
+        seed: Seeds the new Linear head's initialisation.
+
+    Raises:
+        TypeError: not a ``ResNetCifar``. KeyError: unknown block.
+    """
+    check_resnet(model)
+    names = residual_blocks(model, 1)
+    if block not in names:
+        raise KeyError(f"unknown block {block!r}; blocks: {names}")
+    modules = dict(model.named_modules())
+    kept = [copy.deepcopy(modules[b]) for b in names[: names.index(block) + 1]]
+    channels = kept[-1].conv2.conv.out_channels
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        net = TruncatedResNet(copy.deepcopy(model.stem), nn.Sequential(*kept), channels,
+                              model.fc.out_features)
+    return net.train(model.training)
+
+
+@torch.no_grad()
+def fit_head(model: nn.Module, loader: Iterable[tuple[Tensor, Tensor]], *, n_images: int | None = None,
+             ridge: float = 1e-3) -> nn.Module:
+    """A copy of ``model`` whose final Linear is fitted by ridge regression on one-hot labels.
+
+    The head's inputs (the pooled features) are collected for up to ``n_images`` images; the fit is
+    closed-form: [W b] = argmin ‖[F 1][W b]ᵀ − Y‖² + ridge·N·‖W‖². A linear probe (this package's
+    choice, not the paper's), so a truncated network can be evaluated before fine-tuning.
+
+    Args:
+        model: A network whose last module is ``fc`` (``ResNetCifar`` or ``TruncatedResNet``).
+        loader: Batches (images, labels).
+        n_images: How many images to fit on (None: the whole loader).
+        ridge: Strength of the L2 penalty on W, relative to N.
+    """
+    check_n_images(n_images)
+    new = copy.deepcopy(model).eval()
+    feats, labels = [], []
+    handle = new.fc.register_forward_pre_hook(lambda _m, inp: feats.append(inp[0].double()))
+    try:
+        for x, y in iter_batches(loader, n_images):
+            new(x)
+            labels.append(y)
+    finally:
+        handle.remove()
+    F = torch.cat(feats)                                                   # (N, C)
+    Y = one_hot(torch.cat(labels), new.fc.out_features)                    # (N, K)
+    A = torch.cat([F, torch.ones(len(F), 1, dtype=F.dtype)], 1)           # (N, C + 1)
+    penalty = ridge * len(F) * torch.eye(A.shape[1], dtype=F.dtype)
+    penalty[-1, -1] = 0.0                                                  # no penalty on the bias
+    try:
+        coef = torch.linalg.solve(A.T @ A + penalty, A.T @ Y)              # (C + 1, K)
+    except torch.linalg.LinAlgError as err:
+        raise ValueError(f"the head's inputs are linearly dependent (e.g. a channel that is always 0) "
+                         f"and ridge={ridge} does not regularise them; use ridge > 0") from err
+    new.fc.weight.copy_(coef[:-1].T.float())
+    new.fc.bias.copy_(coef[-1].float())
+    return new.train(model.training)
+
+
+def remove_blocks(model: nn.Module, blocks: Sequence[str]) -> nn.Module:
+    """A copy of ``model`` without the given identity-shortcut blocks (the later variant).
+
+    Only blocks whose shortcut is the identity can go: the first block of stages 2 and 3 changes the
+    shape (stride 2, more channels), so removing it would break the network.
+
+    Raises:
+        KeyError: unknown block. ValueError: a block with a projection shortcut.
+    """
+    check_resnet(model)
+    names = residual_blocks(model, 1)
+    unknown = [b for b in blocks if b not in names]
+    if unknown:
+        raise KeyError(f"unknown blocks {unknown}; blocks: {names}")
+    modules = dict(model.named_modules())
+    fixed = [b for b in blocks if not isinstance(modules[b].shortcut, nn.Identity)]
+    if fixed:
+        raise ValueError(f"{fixed} change the shape (projection shortcut) and cannot be removed")
+    new = copy.deepcopy(model)
+    for b in blocks:
+        stage, index = b.split(".")
+        getattr(new, stage)[int(index)] = nn.Identity()
+    return new
