@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import torch
@@ -211,6 +211,36 @@ def prunable_convs(model: nn.Module) -> list[str]:
     """
     return [name for name, m in model.named_modules()
             if isinstance(m, nn.Conv2d) and m.groups == 1]
+
+
+def check_conv_names(model: nn.Module, names: Iterable[str] | None = None) -> list[str]:
+    """Validate conv names against ``model``: the one check behind every ``layers=`` argument.
+
+    Args:
+        model: Any model.
+        names: Conv names to check; None means every prunable conv.
+
+    Returns:
+        The names as a list, in the given order (``prunable_convs(model)`` for None).
+
+    Raises:
+        KeyError: a name that is not a prunable conv of ``model`` (the message lists them all).
+        TypeError: ``names`` is a single string rather than a list of names.
+
+    Example:
+        >>> check_conv_names(nn.Sequential(nn.Conv2d(1, 2, 3), nn.Conv2d(2, 2, 1)), ["1"])
+        ['1']
+    """
+    available = prunable_convs(model)
+    if names is None:
+        return available
+    if isinstance(names, str):
+        raise TypeError(f"expected a list of conv names, got the string {names!r}; write [{names!r}]")
+    names = list(names)
+    unknown = [n for n in names if n not in available]
+    if unknown:
+        raise KeyError(f"not prunable convs of this model: {unknown}; available: {available}")
+    return names
 
 
 def conv_widths(model: nn.Module) -> dict[str, int]:
