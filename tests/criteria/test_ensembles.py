@@ -117,13 +117,23 @@ def test_all_ones_mask_gives_the_unmasked_loss_and_masking_differs():
     model = randomised_vgg(seed=1)
     x, y = batch()
     n = sum(widths(model, VGG_LAYERS))
-    with torch.no_grad():
-        plain = nn.functional.cross_entropy(model(x), y).item()
+    responses = {}
+    handle = model.features.conv5.register_forward_hook(lambda _m, _i, out: responses.update(out=out))
+    try:
+        with torch.no_grad():
+            plain = nn.functional.cross_entropy(model(x), y).item()
+    finally:
+        handle.remove()
+    # Switch off the conv5 filter with the largest post-ReLU response on this batch (not a fixed
+    # index: which filters are dead for a random batch can depend on the CPU's conv kernels).
+    strength = responses["out"].sum(dim=(0, 2, 3))                      # (64,)
+    strongest = int(strength.argmax())
+    assert strength[strongest].item() > 1.0                              # clearly alive
     ones_and_zeros_one = torch.ones(2, n)
-    ones_and_zeros_one[1, 20] = 0.0                                      # filter 4 of conv5 off
+    ones_and_zeros_one[1, 16 + strongest] = 0.0                          # conv2 has 16 filters
     losses = masked_losses(model, VGG_LAYERS, ones_and_zeros_one, x, y)
-    assert losses[0].item() == pytest.approx(plain, abs=1e-6)
-    assert losses[1].item() != pytest.approx(plain, abs=1e-7)
+    assert losses[0].item() == pytest.approx(plain, abs=1e-5)
+    assert abs(losses[1].item() - plain) > 1e-4                          # measured: 7.5e-4
 
 
 # --- chunking, hygiene, errors -------------------------------------------------------------------------
@@ -135,7 +145,7 @@ def test_chunked_losses_equal_one_mask_per_pass(chunk: int):
     masks = sample_masks(sum(widths(model, VGG_LAYERS)), 7, 0.7, gen(5))
     reference = masked_losses_reference(model, VGG_LAYERS, masks, x, y)
     torch.testing.assert_close(masked_losses(model, VGG_LAYERS, masks, x, y, chunk=chunk),
-                               reference, atol=1e-6, rtol=0)
+                               reference, atol=1e-5, rtol=0)   # batch sizes differ: other kernels
 
 
 def test_reference_equals_independent_per_mask_forward():
@@ -153,7 +163,7 @@ def test_reference_equals_independent_per_mask_forward():
                 expected = nn.functional.cross_entropy(model(x), y).item()
         finally:
             handle.remove()
-        assert loss.item() == pytest.approx(expected, abs=1e-6)
+        assert loss.item() == pytest.approx(expected, abs=1e-5)
 
 
 def test_masked_losses_on_resnet_chunks_agree():
@@ -162,7 +172,7 @@ def test_masked_losses_on_resnet_chunks_agree():
     layers = ["layer1.0.conv1.conv", "layer2.0.conv2.conv", "layer3.0.shortcut.conv"]
     masks = sample_masks(sum(widths(model, layers)), 5, 0.7, gen(2))
     torch.testing.assert_close(masked_losses(model, layers, masks, x, y, chunk=2),
-                               masked_losses_reference(model, layers, masks, x, y), atol=1e-6, rtol=0)
+                               masked_losses_reference(model, layers, masks, x, y), atol=1e-5, rtol=0)
 
 
 def test_no_hooks_left_mode_restored_and_state_untouched():
@@ -333,7 +343,7 @@ def test_scores_equal_the_pipeline_done_by_hand():
     cfg = EnsembleConfig(n_masks=30, keep_prob=0.75, ridge=2.0, chunk=7, seed=11)
     scores = ensemble_scores(model, (x, y), layers=layers, config=cfg)
     masks = sample_masks(48, 30, 0.75, gen(11))
-    beta = fit_importance(masks, masked_losses(model, layers, masks, x, y), 2.0).float()
+    beta = fit_importance(masks, masked_losses(model, layers, masks, x, y, chunk=7), 2.0).float()
     torch.testing.assert_close(scores["features.conv3.conv"], beta[:32], atol=1e-6, rtol=0)
     torch.testing.assert_close(scores["features.conv1.conv"], beta[32:], atol=1e-6, rtol=0)
 
