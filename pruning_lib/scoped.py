@@ -10,8 +10,7 @@ evaluate it. They must leave the caller's model exactly as they found it, also w
 
 Example:
     >>> net = nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2)).train()
-    >>> net[1].eval()                       # a frozen BatchNorm inside a model in train mode
-    BatchNorm2d(2, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True)
+    >>> _ = net[1].eval()                   # a frozen BatchNorm inside a model in train mode
     >>> seen = []
     >>> with eval_mode(net), hooks(forward=[(net[0], lambda m, i, o: seen.append(o.shape))]):
     ...     _ = net(torch.zeros(1, 1, 4, 4))
