@@ -21,6 +21,7 @@ import platform
 import shlex
 import sys
 import time
+import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -30,7 +31,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from pruning_lib import data, models, repro
+from pruning_lib import activations, data, models, repro, scoped
 
 Record = dict[str, float | int | str]
 Callback = Callable[[Record], object]
@@ -62,12 +63,22 @@ class TrainConfig:
     log_every: int = 0
 
 
+def check_finite_inputs(x: Tensor, where: str) -> None:
+    """Raise ValueError, saying ``where``, if the batch ``x`` (B, ...) holds NaN or infinite values."""
+    bad = int((~torch.isfinite(x)).sum())
+    if bad:
+        raise ValueError(f"{where}: {bad} of {x.numel()} input values are NaN or infinite; a loss or "
+                         "an accuracy computed from them means nothing (check the data pipeline)")
+
+
 @torch.no_grad()
 def evaluate(model: nn.Module, loader: Iterable[tuple[Tensor, Tensor]], *,
              progress: bool = False) -> Record:
     """Accuracy and mean cross-entropy of ``model`` (in eval mode) over ``loader``.
 
-    The model's train/eval mode is restored afterwards.
+    The train/eval mode of every submodule is restored afterwards, also when it raises. A
+    non-finite image or logit stops the evaluation with an error: argmax over NaN logits picks a
+    class arbitrarily, so the accuracy it would report is meaningless.
 
     Args:
         model: Maps (B, C, H, W) to logits (B, K).
@@ -76,16 +87,22 @@ def evaluate(model: nn.Module, loader: Iterable[tuple[Tensor, Tensor]], *,
 
     Returns:
         {"loss": mean loss, "accuracy": fraction correct, "correct": int, "n": int}.
+
+    Raises:
+        ValueError: an empty loader, or a batch with a NaN or infinite image value.
+        FloatingPointError: finite images, but the model returns NaN or infinite logits.
     """
-    was_training = model.training
-    model.eval()
     loss_sum, correct, n = 0.0, 0, 0
-    for x, y in tqdm(loader, desc="evaluate", leave=False, disable=not progress):
-        logits = model(x)
-        loss_sum += float(nn.functional.cross_entropy(logits, y, reduction="sum"))
-        correct += int((logits.argmax(1) == y).sum())
-        n += len(y)
-    model.train(was_training)
+    with scoped.eval_mode(model):
+        for step, (x, y) in enumerate(tqdm(loader, desc="evaluate", leave=False, disable=not progress)):
+            check_finite_inputs(x, f"evaluate(): batch {step}")
+            logits = model(x)
+            if not torch.isfinite(logits).all():
+                raise FloatingPointError(f"evaluate(): the model returned non-finite logits on batch "
+                                         f"{step} (its images are finite): NaN or infinite weights?")
+            loss_sum += float(nn.functional.cross_entropy(logits, y, reduction="sum"))
+            correct += int((logits.argmax(1) == y).sum())
+            n += len(y)
     if n == 0:
         raise ValueError("evaluate() got an empty loader")
     return {"loss": loss_sum / n, "accuracy": correct / n, "correct": correct, "n": n}
@@ -98,7 +115,12 @@ def train_epoch(model: nn.Module, loader: DataLoader, optimizer: torch.optim.Opt
     """One pass over ``loader``; returns {"loss", "accuracy", "n"} measured on the fly.
 
     Every ``config.log_every`` batches, ``on_log(fraction of the epoch done, running stats)``
-    is called.
+    is called. A non-finite batch or loss stops training before the step that would spread it
+    into the weights.
+
+    Raises:
+        ValueError: a batch with NaN or infinite image values.
+        FloatingPointError: a non-finite loss from finite images (training diverged).
     """
     model.train()
     loss_sum, correct, n = 0.0, 0, 0
@@ -106,8 +128,12 @@ def train_epoch(model: nn.Module, loader: DataLoader, optimizer: torch.optim.Opt
     for step, (x, y) in enumerate(bar, start=1):
         if config.augment:
             x = data.random_shift_flip(x, generator)
+        check_finite_inputs(x, f"{desc}, batch {step}")
         logits = model(x)
         loss = nn.functional.cross_entropy(logits, y, label_smoothing=config.label_smoothing)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"{desc}, batch {step}: the loss is {loss.item()} (the images are "
+                                     "finite): training diverged; lower the learning rate")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -132,10 +158,17 @@ def train(model: nn.Module, train_loader: DataLoader, eval_loader: DataLoader | 
 
     Returns:
         History records: {"epoch", "split", "loss", "accuracy", "n", "lr", "seconds"}; "eval"
-        records also carry "correct".
+        records also carry "correct". The model is left in eval mode.
+
+    Raises:
+        ValueError: ``epochs`` < 1, an empty loader, or NaN/infinite images.
+        FloatingPointError: the loss became NaN or infinite (see ``train_epoch``).
     """
     if config.epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {config.epochs}")
+    for name, loader in (("train_loader", train_loader), ("eval_loader", eval_loader)):
+        if loader is not None and hasattr(loader, "__len__") and len(loader) == 0:
+            raise ValueError(f"{name} is empty (no batch): nothing to train or evaluate on")
     callbacks = list(callbacks)
     optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
                                 nesterov=True, weight_decay=config.weight_decay)
@@ -171,15 +204,25 @@ def fine_tune(model: nn.Module, train_loader: DataLoader, eval_loader: DataLoade
 
     Reproducible: the global torch RNG (dropout) and the loader's shuffling generator are seeded
     with ``config.seed`` for the run, so the same (model, loader, config) always gives the same
-    fine-tuned model, however many fine-tunes ran before. The global RNG state is restored after.
+    fine-tuned model, however many fine-tunes ran before. Both RNG states are restored after.
+
+    Raises:
+        ValueError, FloatingPointError: see ``train`` (an empty loader, non-finite images or loss).
     """
     tuned = copy.deepcopy(model)
     shuffle_generator = getattr(train_loader, "generator", None)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(config.seed)
-        if isinstance(shuffle_generator, torch.Generator):
-            shuffle_generator.manual_seed(config.seed)
-        history = train(tuned, train_loader, eval_loader, config, callbacks=callbacks)
+    if not isinstance(shuffle_generator, torch.Generator):
+        shuffle_generator = None
+    saved = shuffle_generator.get_state() if shuffle_generator is not None else None
+    try:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(config.seed)
+            if shuffle_generator is not None:
+                shuffle_generator.manual_seed(config.seed)
+            history = train(tuned, train_loader, eval_loader, config, callbacks=callbacks)
+    finally:
+        if shuffle_generator is not None:
+            shuffle_generator.set_state(saved)
     return tuned, history
 
 
@@ -240,6 +283,78 @@ def main(argv: list[str] | None = None) -> dict:
     }
     (args.out / f"{args.model}.json").write_text(json.dumps(card, indent=2) + "\n")
     return card
+
+
+def _batch_norms(model: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
+    """The BatchNorm layers of ``model`` that keep running statistics (1d, 2d and 3d)."""
+    return [m for m in model.modules()
+            if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+
+
+def recalibrate_bn(model: nn.Module, loader: Iterable[tuple[Tensor, Tensor]], n_images: int = 1000, *,
+                   progress: bool = True) -> nn.Module:
+    """A NEW model whose BatchNorm running statistics are re-estimated on ``n_images`` images.
+
+    After pruning, every BatchNorm still holds the running mean and variance of the *unpruned*
+    network, while the pruned network feeds it different statistics: the normalised activations are
+    off-scale and accuracy often drops to chance. Recalibration ("adaptive BN", Li et al., EagleEye,
+    ECCV 2020) resets the running statistics and forwards training images with only the BatchNorm
+    layers in train mode (dropout and everything else in eval mode), without gradients. With
+    ``momentum=None`` PyTorch keeps a cumulative average, so each running mean (variance) becomes the
+    average over the batches of the batch's channel mean (unbiased channel variance). Every
+    BatchNorm's momentum is restored afterwards, so a later fine-tune behaves as usual. No weight
+    changes.
+
+    ``model``, its mode and the loader's shuffling RNG (its ``generator`` or the global torch RNG)
+    are untouched, so recalibrating twice on the same loader gives the same model.
+
+    Args:
+        model: Maps (B, C, H, W) (or the model's own input shape) to logits (B, K).
+        loader: Yields (x, y) batches of *training* images (never the images you then evaluate on);
+            only x is used, and the batch that passes ``n_images`` is cut.
+        n_images: How many images to forward (1,000 by default; fewer if the loader has fewer).
+        progress: Show a tqdm bar (it disappears when done).
+
+    Returns:
+        The recalibrated copy, in the train/eval mode of ``model``. A model without BatchNorm is
+        returned as an unchanged copy, with a warning.
+
+    Raises:
+        ValueError: ``n_images`` < 1, or the loader yields no image.
+    """
+    if n_images < 1:
+        raise ValueError(f"n_images must be >= 1, got {n_images}")
+    new = copy.deepcopy(model)
+    norms = _batch_norms(new)
+    if not norms:
+        warnings.warn("recalibrate_bn: the model has no BatchNorm with running statistics; "
+                      "returning an unchanged copy", stacklevel=2)
+        return new
+    momenta = [m.momentum for m in norms]
+    new.eval()
+    for norm in norms:
+        norm.reset_running_stats()
+        norm.momentum = None                                # cumulative average over batches
+        norm.train()
+    device = next(new.parameters()).device
+    shuffle_generator = getattr(loader, "generator", None)
+    saved = shuffle_generator.get_state() if isinstance(shuffle_generator, torch.Generator) else None
+    seen = 0
+    try:
+        with torch.no_grad(), torch.random.fork_rng(devices=[]):
+            batches = activations.iter_batches(loader, n_images)
+            for x, _y in tqdm(batches, desc="recalibrate BN", leave=False, disable=not progress):
+                new(x.to(device))
+                seen += len(x)
+    finally:
+        if saved is not None:
+            shuffle_generator.set_state(saved)
+    if seen == 0:
+        raise ValueError("recalibrate_bn() got an empty loader")
+    for norm, momentum in zip(norms, momenta, strict=True):
+        norm.momentum = momentum
+    new.train(model.training)
+    return new
 
 
 if __name__ == "__main__":

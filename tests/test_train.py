@@ -239,3 +239,110 @@ def test_fine_tune_is_reproducible_whatever_ran_before(make_loaders):
         torch.testing.assert_close(a, b, msg=k)
     other, _ = train.fine_tune(model, train_loader, None, train.TrainConfig(epochs=1, lr=0.05, seed=4))
     assert any(not torch.equal(a, b) for a, b in zip(first.parameters(), other.parameters(), strict=True))
+
+
+# recalibrate_bn ---------------------------------------------------------------------------------
+
+class ModeSpy(nn.Module):
+    """Identity that remembers the mode of every forward call (stands in for dropout)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.modes: list[bool] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.modes.append(self.training)
+        return x
+
+
+def scaled_bn_net() -> nn.Sequential:
+    """1x1 conv with channel 0 = 2·x and channel 1 = 1 − x, then BN (running stats 0/1), then a spy."""
+    conv = nn.Conv2d(1, 2, 1)
+    with torch.no_grad():
+        conv.weight.copy_(torch.tensor([2.0, -1.0]).reshape(2, 1, 1, 1))
+        conv.bias.copy_(torch.tensor([0.0, 1.0]))
+    return nn.Sequential(conv, nn.BatchNorm2d(2), ModeSpy())
+
+
+def two_batches() -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Pixels {1, 3, 5, 7} (mean 4, unbiased var 20/3) and {0, 0, 0, 4} (mean 1, unbiased var 4)."""
+    return [(torch.tensor([1.0, 3.0, 5.0, 7.0]).reshape(2, 1, 1, 2), torch.zeros(2, dtype=torch.long)),
+            (torch.tensor([0.0, 0.0, 0.0, 4.0]).reshape(2, 1, 1, 2), torch.zeros(2, dtype=torch.long))]
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_recalibrate_bn_gives_hand_computed_statistics_and_leaves_the_input_alone(training):
+    model = scaled_bn_net().train(training)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    new = train.recalibrate_bn(model, two_batches(), n_images=100, progress=False)
+    bn = new[1]
+    # cumulative average of the two batches: x has mean (4 + 1)/2 = 2.5 and variance (20/3 + 4)/2 = 16/3;
+    # channel 0 = 2x: mean 5, var 64/3; channel 1 = 1 − x: mean −1.5, var 16/3
+    torch.testing.assert_close(bn.running_mean, torch.tensor([5.0, -1.5]), atol=1e-5, rtol=0)
+    torch.testing.assert_close(bn.running_var, torch.tensor([64 / 3, 16 / 3]), atol=1e-5, rtol=0)
+    assert int(bn.num_batches_tracked) == 2 and bn.momentum == 0.1          # momentum restored
+    assert new[2].modes == [False, False]                                  # only BatchNorm in train mode
+    assert new.training == bn.training == training
+    assert new is not model and model[2].modes == []
+    for k, v in model.state_dict().items():
+        torch.testing.assert_close(v, before[k], atol=0, rtol=0)
+    torch.testing.assert_close(new[0].weight, model[0].weight, atol=0, rtol=0)   # weights untouched
+
+
+def test_recalibrate_bn_stops_after_n_images(counting_loader):
+    batches = two_batches() * 3
+    loader = counting_loader(batches)
+    new = train.recalibrate_bn(scaled_bn_net(), loader, n_images=3, progress=False)
+    assert loader.batches == 2                               # 2 images, then 1 of the second batch
+    assert int(new[1].num_batches_tracked) == 2
+
+
+def test_recalibrating_twice_gives_the_same_model_and_keeps_the_loader_rng(make_loaders):
+    train_loader, _ = make_loaders(seed=5)
+    model = tiny_cnn().eval()
+    state = train_loader.generator.get_state()
+    first = train.recalibrate_bn(model, train_loader, n_images=100, progress=False)
+    assert torch.equal(train_loader.generator.get_state(), state)
+    second = train.recalibrate_bn(model, train_loader, n_images=100, progress=False)
+    again = train.recalibrate_bn(first, train_loader, n_images=100, progress=False)
+    for k, v in first.state_dict().items():
+        torch.testing.assert_close(second.state_dict()[k], v, atol=1e-5, rtol=1e-5, msg=k)
+        torch.testing.assert_close(again.state_dict()[k], v, atol=1e-5, rtol=1e-5, msg=k)
+    assert not torch.allclose(first[1].running_var, model[1].running_var, atol=1e-3)   # it did change
+
+
+def test_masked_equals_pruned_after_recalibration():
+    from collections import OrderedDict
+
+    from pruning_lib import criteria, selection, surgery
+
+    torch.manual_seed(0)
+    model = nn.Sequential(OrderedDict(
+        conv1=models.ConvBNReLU(1, 6), conv2=models.ConvBNReLU(6, 8),
+        pool=nn.AdaptiveAvgPool2d(1), flat=nn.Flatten(), fc=nn.Linear(8, 3))).eval()
+    x = torch.zeros(1, 1, 8, 8)
+    plan = selection.plan_uniform(criteria.score_model(model, criteria.l1_norm), 0.5)
+    g = torch.Generator().manual_seed(1)
+    images = torch.randn(64, 1, 8, 8, generator=g)
+    loader = DataLoader(TensorDataset(images, torch.zeros(64, dtype=torch.long)), batch_size=16)
+    masked = train.recalibrate_bn(surgery.mask_plan(model, plan, x), loader, progress=False)
+    pruned = train.recalibrate_bn(surgery.apply_plan(model, plan, x), loader, progress=False)
+    plain = surgery.apply_plan(model, plan, x)
+    test = torch.randn(10, 1, 8, 8, generator=g)
+    with torch.no_grad():
+        torch.testing.assert_close(masked(test), pruned(test), atol=1e-5, rtol=1e-4)
+        assert not torch.allclose(pruned(test), plain(test), atol=1e-3)    # recalibration mattered
+
+
+def test_recalibrate_bn_bad_inputs():
+    model = scaled_bn_net()
+    with pytest.raises(ValueError, match="n_images"):
+        train.recalibrate_bn(model, two_batches(), n_images=0)
+    with pytest.raises(ValueError, match="empty loader"):
+        train.recalibrate_bn(model, [], progress=False)
+    assert model[1].momentum == 0.1 and int(model[1].num_batches_tracked) == 0
+    no_bn = nn.Sequential(nn.Conv2d(1, 2, 1))
+    with pytest.warns(UserWarning, match="no BatchNorm"):
+        copy_ = train.recalibrate_bn(no_bn, two_batches())
+    assert copy_ is not no_bn
+    torch.testing.assert_close(copy_[0].weight, no_bn[0].weight, atol=0, rtol=0)
