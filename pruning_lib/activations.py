@@ -21,6 +21,7 @@ import torch
 from torch import Tensor, nn
 
 from pruning_lib.models import ConvBNReLU
+from pruning_lib.scoped import eval_mode, hooks
 
 Statistic = Callable[[Tensor], Tensor]   # activations (B, C, H, W) -> per-image values (B, C)
 
@@ -132,16 +133,10 @@ def record_activations(model: nn.Module, loader: Iterable, layers: list[str], *,
     modules = dict(model.named_modules())
     sums: dict[str, Tensor] = {}
     counts = dict.fromkeys(layers, 0)
-    handles = [modules[site].register_forward_hook(_accumulating_hook(sums, counts, name, statistic))
-               for name, site in sites.items()]
-    was_training = model.training
-    model.eval()
-    try:
+    recorders = [(modules[site], _accumulating_hook(sums, counts, name, statistic))
+                 for name, site in sites.items()]
+    with eval_mode(model), hooks(forward=recorders):
         seen = _run(model, loader, n_images)
-    finally:
-        for handle in handles:
-            handle.remove()
-        model.train(was_training)
     _check_counts(counts, seen, sites)
     return {name: (sums[name] / seen).float() for name in layers}
 

@@ -20,6 +20,8 @@ import torch
 from torch import Tensor, nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from pruning_lib.scoped import eval_mode, hooks
+
 
 def count_params(model: nn.Module) -> int:
     """Number of parameters (weights and biases; BatchNorm running statistics are buffers, not counted)."""
@@ -47,15 +49,12 @@ def count_macs(model: nn.Module, example_input: Tensor, *, exclude: Sequence[str
         >>> count_macs(conv, torch.zeros(1, 2, 4, 4)) == 4 * 4 * 2 * 3 * 9
         True
     """
-    was_training = model.training
-    model.eval()
-    with FlopCounterMode(display=False) as counter:
-        model(example_input)
-    model.train(was_training)
     names = dict(model.named_modules())
     missing = [name for name in exclude if name not in names or not name]
     if missing:
         raise KeyError(f"exclude names no submodule of {type(model).__name__}: {missing}")
+    with eval_mode(model), FlopCounterMode(display=False) as counter:
+        model(example_input)
     # the union: a name inside another excluded module (or repeated) is already left out
     outermost = {name for name in exclude
                  if not any(name.startswith(other + ".") for other in exclude if other != name)}
@@ -93,16 +92,9 @@ def conv_macs(model: nn.Module, example_input: Tensor) -> dict[str, int]:
             macs[name] = output.numel() * (conv.in_channels // conv.groups) * kh * kw
         return record
 
-    handles = [m.register_forward_hook(hook(n)) for n, m in model.named_modules()
-               if isinstance(m, nn.Conv2d)]
-    was_training = model.training
-    model.eval()
-    try:
+    recorders = [(m, hook(n)) for n, m in model.named_modules() if isinstance(m, nn.Conv2d)]
+    with eval_mode(model), hooks(forward=recorders):
         model(example_input)
-    finally:
-        model.train(was_training)
-        for h in handles:
-            h.remove()
     return macs
 
 
@@ -225,21 +217,17 @@ def compare_latency(models_by_name: dict[str, nn.Module], example_input: Tensor,
     old_threads = torch.get_num_threads()
     if threads is not None:
         torch.set_num_threads(threads)
-    modes = {name: m.training for name, m in models_by_name.items()}
     times: dict[str, list[float]] = {name: [] for name in models_by_name}
     try:
-        with torch.inference_mode():
+        with eval_mode(*models_by_name.values()), torch.inference_mode():
             for i in range(warmup + repeats):
                 for name, model in models_by_name.items():
-                    model.eval()
                     start = time.perf_counter()
                     model(example_input)
                     if i >= warmup:
                         times[name].append((time.perf_counter() - start) * 1e3)
         used = torch.get_num_threads()
     finally:
-        for name, model in models_by_name.items():
-            model.train(modes[name])
         torch.set_num_threads(old_threads)
     return {name: _latency(t, int(example_input.shape[0]), used) for name, t in times.items()}
 
