@@ -28,6 +28,7 @@ from torch import Tensor, nn
 from pruning_lib.activations import iter_batches
 from pruning_lib.criteria.pls import check_n_images, one_hot
 from pruning_lib.models import check_resnet, residual_blocks
+from pruning_lib.scoped import eval_mode, hooks
 
 
 class TruncatedResNet(nn.Module):
@@ -89,17 +90,23 @@ def fit_head(model: nn.Module, loader: Iterable[tuple[Tensor, Tensor]], *, n_ima
         loader: Batches (images, labels).
         n_images: How many images to fit on (None: the whole loader).
         ridge: Strength of the L2 penalty on W, relative to N.
+
+    Returns:
+        The copy, with every submodule in the train/eval mode of ``model``'s.
+
+    Raises:
+        ValueError: ``n_images`` < 1, an empty loader, or linearly dependent head inputs with
+            ``ridge`` = 0.
     """
     check_n_images(n_images)
-    new = copy.deepcopy(model).eval()
+    new = copy.deepcopy(model)                       # keeps every submodule's train/eval flag
     feats, labels = [], []
-    handle = new.fc.register_forward_pre_hook(lambda _m, inp: feats.append(inp[0].double()))
-    try:
+    with eval_mode(new), hooks(pre=[(new.fc, lambda _m, inp: feats.append(inp[0].double()))]):
         for x, y in iter_batches(loader, n_images):
             new(x)
             labels.append(y)
-    finally:
-        handle.remove()
+    if not feats:
+        raise ValueError("fit_head(): the loader yielded no images")
     F = torch.cat(feats)                                                   # (N, C)
     Y = one_hot(torch.cat(labels), new.fc.out_features)                    # (N, K)
     A = torch.cat([F, torch.ones(len(F), 1, dtype=F.dtype)], 1)           # (N, C + 1)
@@ -112,7 +119,7 @@ def fit_head(model: nn.Module, loader: Iterable[tuple[Tensor, Tensor]], *, n_ima
                          f"and ridge={ridge} does not regularise them; use ridge > 0") from err
     new.fc.weight.copy_(coef[:-1].T.float())
     new.fc.bias.copy_(coef[-1].float())
-    return new.train(model.training)
+    return new
 
 
 def remove_blocks(model: nn.Module, blocks: Sequence[str]) -> nn.Module:

@@ -26,7 +26,7 @@ from pruning_lib.criteria.operator_norm import (
     operator_norm_reference,
     operator_norm_svd,
 )
-from pruning_lib.models import prunable_convs
+from pruning_lib.models import check_conv_names
 
 PassiveCriterion = Callable[[Tensor], Tensor]
 PASSIVE_CRITERIA: dict[str, PassiveCriterion] = {
@@ -67,10 +67,5 @@ def score_model(model: nn.Module, criterion: PassiveCriterion,
     Raises:
         KeyError: if a requested layer is not a prunable conv of the model.
     """
-    available = prunable_convs(model)
-    names = available if layers is None else list(layers)
-    unknown = [n for n in names if n not in available]
-    if unknown:
-        raise KeyError(f"not prunable convs of this model: {unknown}; available: {available}")
     modules = dict(model.named_modules())
-    return {name: criterion(modules[name].weight.detach()) for name in names}
+    return {name: criterion(modules[name].weight.detach()) for name in check_conv_names(model, layers)}

@@ -19,22 +19,12 @@ import torch
 from torch import Tensor, nn
 
 from pruning_lib.activations import Statistic, record_activations
-from pruning_lib.models import prunable_convs
-
-
-def _layers(model: nn.Module, layers: list[str] | None) -> list[str]:
-    """Default to every prunable conv; reject names that are not prunable convs."""
-    available = prunable_convs(model)
-    names = available if layers is None else list(layers)
-    unknown = [n for n in names if n not in available]
-    if unknown:
-        raise KeyError(f"not prunable convs of this model: {unknown}; available: {available}")
-    return names
+from pruning_lib.models import check_conv_names
 
 
 def _score(model: nn.Module, loader: Iterable, statistic: Statistic, n_images: int,
            layers: list[str] | None) -> dict[str, Tensor]:
-    return record_activations(model, loader, _layers(model, layers), n_images=n_images,
+    return record_activations(model, loader, check_conv_names(model, layers), n_images=n_images,
                               statistic=statistic)
 
 

@@ -10,8 +10,11 @@ reconstruction** (``pruning_methods.md`` §2.2, "unverified (our reading)"):
 
 1. K masks z ∈ {0, 1}^N over the N filters of the chosen layers, z_i ~ Bernoulli(q) (q = keep prob.).
 2. For each mask, the loss L_k on a fixed evaluation batch with the masked filters switched off.
-   "Off" means the filter's unit output (after BatchNorm and ReLU) is zero, which is exactly what
-   physically removing the filter does to the rest of the network (``tests`` check masked ≡ pruned).
+   "Off" means the filter's channel is zero *after* the BatchNorm that follows its conv (before it,
+   the BatchNorm would turn the zero into its bias), which is exactly what physically removing the
+   filter does to the rest of the network (``tests`` check masked ≡ pruned, also on torchvision's
+   ResNet-18). ``switch_off_sites`` finds that BatchNorm in the ``torch.fx`` graph, for any model,
+   and refuses convs where no mask can match removal (e.g. GroupNorm after the conv).
 3. Ridge regression L_k ≈ β_0 + Σ_i β_i (1 − z_i^(k)); importance β_i, higher = keep.
 
 Masks are evaluated in chunks: the batch is tiled c times and each copy gets its own mask, so c
@@ -23,15 +26,18 @@ Introduced in: notebooks/04_linear_filter_ensembles.ipynb.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
+import torch.fx
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from pruning_lib.activations import iter_batches
-from pruning_lib.models import prunable_convs
+from pruning_lib.models import check_conv_names
+from pruning_lib.scoped import eval_mode, hooks
 
 
 @dataclass(frozen=True)
@@ -53,11 +59,6 @@ class EnsembleConfig:
     seed: int = 0
 
 
-def unit_of(conv_name: str) -> str:
-    """The module whose output is a filter's final response: "features.conv3.conv" → "features.conv3"."""
-    return conv_name.removesuffix(".conv")
-
-
 def sample_masks(n_units: int, n_masks: int, keep_prob: float, generator: torch.Generator) -> Tensor:
     """K × N keep-masks, each entry 1 with probability ``keep_prob`` (float32 of 0/1)."""
     if not 0 < keep_prob <= 1:
@@ -67,15 +68,133 @@ def sample_masks(n_units: int, n_masks: int, keep_prob: float, generator: torch.
     return (torch.rand(n_masks, n_units, generator=generator) < keep_prob).float()
 
 
-def _layer_slices(model: nn.Module, layers: Sequence[str]) -> dict[str, slice]:
+# Where a filter can be switched off so that the rest of the network sees what removal would give.
+# From the site on, a zero channel must stay zero (these ops map 0 to 0, channel by channel) until a
+# layer that sums over channels (a conv with groups=1, a Linear) ignores it, as it ignores a removed
+# channel. A residual sum ends the walk: there the conv's own contribution is switched off (a coupled
+# conv cannot lose a channel alone). Anything else (a later normalisation, a sigmoid, a channel
+# split) would turn the zero into something else, and removal would differ: refused.
+_KEEPS_ZERO = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.Hardswish, nn.SiLU, nn.GELU, nn.Tanh, nn.Hardtanh,
+               nn.ELU, nn.Identity, nn.Dropout, nn.Dropout2d, nn.MaxPool2d, nn.AvgPool2d,
+               nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d, nn.Flatten)
+_KEEPS_ZERO_FUNCTIONS = {torch.relu, nn.functional.relu, torch.flatten, torch.cat, torch.mul, operator.mul,
+                         nn.functional.adaptive_avg_pool2d, nn.functional.max_pool2d,
+                         nn.functional.avg_pool2d, nn.functional.dropout}
+_KEEPS_ZERO_METHODS = {"relu", "relu_", "flatten", "view", "reshape", "contiguous", "mul", "mul_"}
+_SUMS = {operator.add, operator.iadd, torch.add, "add", "add_"}
+_METADATA = {getattr, "size", "dim"}        # read shapes, not values
+
+
+class _ConvTracer(torch.fx.Tracer):
+    """Traces into every module that holds a conv; anything else (a log-mel front end) is one node."""
+
+    def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
+        container = isinstance(m, nn.Sequential | nn.ModuleList | nn.ModuleDict)
+        has_conv = any(isinstance(sub, nn.Conv2d) for sub in m.modules())
+        return super().is_leaf_module(m, qualname) or not (container or has_conv)
+
+
+def _graph(model: nn.Module) -> torch.fx.Graph:
+    try:
+        return _ConvTracer().trace(model)
+    except Exception as err:  # noqa: BLE001  (fx raises many types; all mean "no graph")
+        raise ValueError(f"cannot switch filters off in {type(model).__name__}: torch.fx could not "
+                         "trace it to find the normalisation after each conv "
+                         f"({type(err).__name__}: {err})") from err
+
+
+def _step(node: torch.fx.Node, modules: dict[str, nn.Module]) -> str:
+    """What ``node`` does to a switched-off channel: "keep" (stays 0), "end" (ignored or summed), "stop"
+    (not a tensor op on it), or the reason it breaks the equivalence with removal."""
+    if node.op == "call_module":
+        m = modules[node.target]
+        if isinstance(m, nn.Linear | nn.Conv2d) and getattr(m, "groups", 1) == 1:
+            return "end"
+        if isinstance(m, nn.Conv2d) and m.bias is None:       # grouped / depthwise: 0 in, 0 out
+            return "keep"
+        if isinstance(m, _KEEPS_ZERO):
+            return "keep"
+        return f"{node.target} ({type(m).__name__})"
+    target = node.target if node.op in ("call_function", "call_method") else node.op
+    if target in _SUMS:
+        return "end"
+    if target in _KEEPS_ZERO_FUNCTIONS or target in _KEEPS_ZERO_METHODS:
+        return "keep"
+    if target in _METADATA:
+        return "stop"
+    if node.op == "output":
+        return "the network's output"
+    return f"{node.name} ({getattr(target, '__name__', target)})"
+
+
+def _check_downstream(site: torch.fx.Node, modules: dict[str, nn.Module], layer: str) -> None:
+    """Raise ValueError unless every path from ``site`` keeps the channel 0 until it ends."""
+    todo, seen = list(site.users), set()
+    while todo:
+        node = todo.pop()
+        if node in seen:
+            continue
+        seen.add(node)
+        verdict = _step(node, modules)
+        if verdict == "keep":
+            todo.extend(node.users)
+        elif verdict not in ("end", "stop"):
+            raise ValueError(f"{layer}: switching a filter off cannot match removing it in this model: "
+                             f"after {site.target} its channel passes {verdict}, which does not keep a "
+                             "zero channel zero (a normalisation, a gate, a split, or the output); "
+                             "score this layer with a criterion that does not mask filters")
+
+
+def switch_off_sites(model: nn.Module, layers: Sequence[str]) -> dict[str, str]:
+    """Where each conv's filters are switched off: the output of the BatchNorm that directly follows
+    the conv (found in the ``torch.fx`` graph, not by module order), else of the conv itself.
+
+    Zeroing a channel there equals removing the filter (``surgery.apply_plan``) for the rest of the
+    network; for a conv whose output enters a residual sum (a coupled conv) it switches off the
+    conv's own contribution to the sum. Models for which neither holds are refused.
+
+    Args:
+        model: Any traceable model (not modified).
+        layers: Prunable conv names.
+
+    Returns:
+        {conv name: module name whose output is masked}, e.g. ``"features.conv3.bn"``.
+
+    Raises:
+        ValueError: the model cannot be traced, a conv or its BatchNorm runs more than once, or a
+            switched-off channel would not stay switched off (e.g. GroupNorm after the conv, a
+            BatchNorm after a concatenation or a depthwise conv, the conv makes the output).
+
+    Example:
+        >>> net = nn.Sequential(nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Conv2d(4, 2, 3))
+        >>> switch_off_sites(net, ["0"])
+        {'0': '1'}
+    """
+    graph = _graph(model)
     modules = dict(model.named_modules())
-    convs = prunable_convs(model)
-    unknown = [name for name in layers if name not in convs]
-    if unknown:
-        raise KeyError(f"not prunable convs of this model: {unknown}; available: {convs}")
-    missing = [name for name in layers if unit_of(name) not in modules]
-    if missing:
-        raise KeyError(f"{missing} do not sit in a ConvBNReLU unit (no module {unit_of(missing[0])!r})")
+    calls: dict[str, list[torch.fx.Node]] = {}
+    for node in graph.nodes:
+        if node.op == "call_module":
+            calls.setdefault(node.target, []).append(node)
+    sites = {}
+    for layer in layers:
+        if len(calls.get(layer, [])) != 1:
+            raise ValueError(f"{layer} runs {len(calls.get(layer, []))} times per forward pass; a filter "
+                             "can be switched off only in a conv that runs once")
+        site = calls[layer][0]
+        users = list(site.users)
+        if (len(users) == 1 and users[0].op == "call_module"
+                and isinstance(modules[users[0].target], nn.BatchNorm2d)
+                and len(calls[users[0].target]) == 1):
+            site = users[0]                                   # mask after the BatchNorm, never before
+        _check_downstream(site, modules, layer)
+        sites[layer] = site.target
+    return sites
+
+
+def _layer_slices(model: nn.Module, layers: Sequence[str]) -> dict[str, slice]:
+    """Each layer's columns in a (K, N) mask: consecutive slices in the order of ``layers``."""
+    modules = dict(model.named_modules())
     slices, start = {}, 0
     for name in layers:
         n = modules[name].out_channels
@@ -99,10 +218,12 @@ def masked_losses(model: nn.Module, layers: Sequence[str], masks: Tensor, x: Ten
     Returns:
         (K,) mean cross-entropy per mask, float64.
     """
+    layers = check_conv_names(model, layers)
     slices = _layer_slices(model, layers)
     n_units = sum(s.stop - s.start for s in slices.values())
     if masks.ndim != 2 or masks.shape[1] != n_units:
         raise ValueError(f"masks must be (K, {n_units}) for these layers, got {tuple(masks.shape)}")
+    sites = switch_off_sites(model, layers)
     modules = dict(model.named_modules())
     b = len(x)
     current: dict[str, Tensor] = {}
@@ -113,11 +234,8 @@ def masked_losses(model: nn.Module, layers: Sequence[str], masks: Tensor, x: Ten
             return out * m.repeat_interleave(b, dim=0)[:, :, None, None].to(out.dtype)
         return apply
 
-    handles = [modules[unit_of(name)].register_forward_hook(hook(name)) for name in layers]
-    was_training = model.training
-    model.eval()
     losses = []
-    try:
+    with eval_mode(model), hooks(forward=[(modules[sites[name]], hook(name)) for name in layers]):
         starts = range(0, len(masks), chunk)
         for start in tqdm(starts, desc="masks", leave=False, disable=len(starts) < 20):
             block = masks[start:start + chunk]                              # (c, N)
@@ -127,10 +245,6 @@ def masked_losses(model: nn.Module, layers: Sequence[str], masks: Tensor, x: Ten
             logits = model(x.repeat(c, *([1] * (x.ndim - 1))))             # (c·B, classes)
             loss = nn.functional.cross_entropy(logits, y.repeat(c), reduction="none")
             losses.append(loss.view(c, b).mean(1).double())
-    finally:
-        model.train(was_training)
-        for h in handles:
-            h.remove()
     return torch.cat(losses)
 
 
@@ -174,7 +288,7 @@ def ensemble_scores(model: nn.Module, batch: tuple[Tensor, Tensor], *, layers: S
     Returns:
         {conv name: β (n,) float32}, higher = keep (removing it raised the loss more).
     """
-    layers = list(prunable_convs(model) if layers is None else layers)
+    layers = check_conv_names(model, layers)
     slices = _layer_slices(model, layers)
     n_units = sum(s.stop - s.start for s in slices.values())
     masks = sample_masks(n_units, config.n_masks, config.keep_prob,

@@ -37,6 +37,7 @@ from torch import Tensor, nn
 
 from pruning_lib.activations import iter_batches
 from pruning_lib.models import BasicBlock, check_resnet, residual_blocks
+from pruning_lib.scoped import eval_mode, hooks
 
 GRID_BY_STAGE = {1: 4, 2: 2, 3: 1}   # pooled grid side per stage: the authors' AvgPool(8) on CIFAR
 
@@ -81,17 +82,11 @@ def block_features(model: nn.Module, loader: Iterable[tuple[Tensor, Tensor]], bl
             store[name].append(pooled.flatten(1).double())
         return record
 
-    handles = [modules[f"{b}.relu"].register_forward_pre_hook(hook(b)) for b in blocks]
-    was_training, labels = model.training, []
-    model.eval()
-    try:
+    labels = []
+    with eval_mode(model), hooks(pre=[(modules[f"{b}.relu"], hook(b)) for b in blocks]):
         for x, y in iter_batches(loader, n_images):
             model(x)
             labels.append(y)
-    finally:
-        model.train(was_training)
-        for h in handles:
-            h.remove()
     return {b: torch.cat(store[b]) for b in blocks}, torch.cat(labels)
 
 

@@ -247,13 +247,11 @@ def similarity_keep(weight: Tensor, *, nystrom: NystromConfig | None = None,
 
 
 def _plan_layers(model: nn.Module, layers: Sequence[str] | None, coupled: set[str]) -> list[str]:
-    convs = models.prunable_convs(model)
     modules = dict(model.named_modules())
     if layers is None:   # default: uncoupled convs with more than one spatial position
-        return [n for n in convs if n not in coupled and modules[n].weight[0, 0].numel() > 1]
-    unknown = [n for n in layers if n not in convs]
-    if unknown:
-        raise KeyError(f"not prunable convs of this model: {unknown}; available: {convs}")
+        return [n for n in models.prunable_convs(model)
+                if n not in coupled and modules[n].weight[0, 0].numel() > 1]
+    layers = models.check_conv_names(model, layers)
     tied = [n for n in layers if n in coupled]
     if tied:
         raise ValueError(f"{tied} are coupled with other layers (residual add): similarity pruning "

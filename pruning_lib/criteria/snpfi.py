@@ -39,6 +39,7 @@ import torch
 from torch import Tensor, nn
 
 from pruning_lib.criteria.ensembles import masked_losses
+from pruning_lib.scoped import eval_mode
 
 
 @dataclass(frozen=True)
@@ -162,18 +163,28 @@ def recover(pruned: nn.Module, original: nn.Module, loader: Iterable[tuple[Tenso
     ``original``'s predictions (KL divergence, no labels used) on batches from ``loader``.
 
     BatchNorm layers stay in eval mode (their statistics are not re-estimated), so only weights move.
+    Neither ``pruned`` nor ``original`` is modified (``original`` runs in eval mode; every
+    submodule's mode is restored afterwards).
+
+    Returns:
+        The distilled copy of ``pruned``, in eval mode.
+
+    Raises:
+        ValueError: ``steps`` > 0 and the loader yields no batch.
     """
     student = copy.deepcopy(pruned).eval()
-    teacher = original.eval()
     optimiser = torch.optim.Adam(student.parameters(), lr=lr)
     batches = itertools.cycle(loader)
-    for _ in range(steps):
-        x, _y = next(batches)
-        with torch.no_grad():
-            target = nn.functional.log_softmax(teacher(x) / temperature, dim=1)
-        log_p = nn.functional.log_softmax(student(x) / temperature, dim=1)
-        loss = nn.functional.kl_div(log_p, target, log_target=True, reduction="batchmean")
-        optimiser.zero_grad()
-        loss.backward()
-        optimiser.step()
-    return student.eval()
+    with eval_mode(original):
+        for _ in range(steps):
+            x, _y = next(batches, (None, None))
+            if x is None:
+                raise ValueError("recover(): the loader yielded no batch")
+            with torch.no_grad():
+                target = nn.functional.log_softmax(original(x) / temperature, dim=1)
+            log_p = nn.functional.log_softmax(student(x) / temperature, dim=1)
+            loss = nn.functional.kl_div(log_p, target, log_target=True, reduction="batchmean")
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+    return student

@@ -21,7 +21,7 @@ from pruning_lib.criteria.ensembles import (
     masked_losses,
     masked_losses_reference,
     sample_masks,
-    unit_of,
+    switch_off_sites,
 )
 
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -405,11 +405,88 @@ def test_first_batch_concatenates_and_truncates(counting_loader):
     torch.testing.assert_close(x[:, 0, 0, 0] * 10, y.float())  # labels aligned with images
 
 
-def test_unit_of():
-    assert unit_of("features.conv3.conv") == "features.conv3"
-    assert unit_of("layer2.0.shortcut.conv") == "layer2.0.shortcut"
+def test_switch_off_sites_zoo_units_mask_after_their_batchnorm():
     model = tiny_resnet()
-    modules = dict(model.named_modules())
-    for name in models.prunable_convs(model):
-        assert isinstance(modules[unit_of(name)], models.ConvBNReLU)
-        assert modules[unit_of(name)].conv is modules[name]
+    sites = switch_off_sites(model, models.prunable_convs(model))
+    for conv, site in sites.items():
+        assert site == conv.removesuffix(".conv") + ".bn"          # every zoo conv sits in a ConvBNReLU
+
+
+def randomised_bn(model: nn.Module, seed: int = 0) -> nn.Module:
+    """Random BN statistics and affine parameters (a fresh BN is nearly the identity and would hide a
+    mask applied before it)."""
+    g = gen(seed)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                n = m.num_features
+                m.running_mean.copy_(0.1 * torch.randn(n, generator=g))
+                m.running_var.copy_(0.5 + torch.rand(n, generator=g))
+                m.weight.copy_(0.8 + 0.8 * torch.rand(n, generator=g))
+                m.bias.copy_(0.2 * torch.randn(n, generator=g))
+    return model.eval()
+
+
+def test_switched_off_equals_removed_on_torchvision_resnet18():
+    """Outside the zoo's ConvBNReLU units (issue #10, item 4): the mask goes after layer1.0.bn1, so the
+    loss with filters switched off is the loss of the physically pruned model; masking the conv's own
+    output (before the BatchNorm) gives a clearly different loss."""
+    torchvision = pytest.importorskip("torchvision")
+    torch.manual_seed(0)
+    model = randomised_bn(torchvision.models.resnet18(num_classes=10, weights=None))
+    x, y = batch(4, size=32, seed=3)
+    x = x.expand(-1, 3, -1, -1).contiguous()
+    layer, off = "layer1.0.conv1", [3, 10, 20, 41]
+    assert switch_off_sites(model, [layer]) == {layer: "layer1.0.bn1"}
+    mask = torch.ones(1, 64)
+    mask[0, off] = 0.0
+    switched_off = masked_losses(model, [layer], mask, x, y).item()
+    pruned = surgery.apply_plan(model, {"removed": {layer: off}, "coupled": []}, x[:1]).eval()
+    with torch.no_grad():
+        removed = nn.functional.cross_entropy(pruned(x), y).item()
+        handle = model.layer1[0].conv1.register_forward_hook(lambda _m, _i, out: out * mask[:, :, None, None])
+        try:
+            before_bn = nn.functional.cross_entropy(model(x), y).item()
+        finally:
+            handle.remove()
+    assert switched_off == pytest.approx(removed, abs=1e-5)
+    assert abs(before_bn - removed) > 1e-4                        # where the mask goes matters here
+
+
+@pytest.mark.parametrize(("net", "layer", "why"), [
+    (lambda: nn.Sequential(nn.Conv2d(1, 4, 3), nn.GroupNorm(2, 4), nn.ReLU(), nn.Conv2d(4, 2, 3)), "0",
+     "GroupNorm"),
+    (lambda: nn.Sequential(nn.Conv2d(1, 4, 3), nn.Sigmoid(), nn.Conv2d(4, 2, 3)), "0", "Sigmoid"),
+    (lambda: nn.Sequential(nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4), nn.Conv2d(4, 2, 3)), "2", "output"),
+    (lambda: models.build("mobilenet_v1_slim"), "stem.conv", "BatchNorm2d"),      # pointwise → depthwise
+])
+def test_switch_off_refuses_where_a_mask_cannot_match_removal(net, layer: str, why: str):
+    model = net().eval()
+    x = torch.zeros(1, 1, 12, 12)
+    with pytest.raises(ValueError, match=why):
+        switch_off_sites(model, [layer])
+    with pytest.raises(ValueError, match=why):
+        masked_losses(model, [layer], torch.ones(1, model.get_submodule(layer).out_channels), x,
+                      torch.zeros(1, dtype=torch.long))
+    assert hooks_left(model) == []
+
+
+def test_switch_off_refuses_a_conv_that_runs_twice_and_untraceable_models():
+    class Twice(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Conv2d(2, 2, 1)
+            self.fc = nn.Linear(2, 3)
+
+        def forward(self, x: Tensor) -> Tensor:
+            return self.fc(self.conv(self.conv(x)).mean((2, 3)))
+
+    class DataDependent(Twice):
+        def forward(self, x: Tensor) -> Tensor:
+            h = self.conv(x)
+            return self.fc(h.mean((2, 3)) if h.sum() > 0 else -h.mean((2, 3)))
+
+    with pytest.raises(ValueError, match="runs 2 times"):
+        switch_off_sites(Twice(), ["conv"])
+    with pytest.raises(ValueError, match="torch.fx could not trace"):
+        switch_off_sites(DataDependent(), ["conv"])
