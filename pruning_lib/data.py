@@ -1,4 +1,4 @@
-"""Image data: Fashion-MNIST (default, offline-first) and CIFAR-10 (optional).
+"""Image data: Fashion-MNIST, offline first, from the most complete source present.
 
 Fashion-MNIST is looked for, in this order:
 
@@ -6,20 +6,29 @@ Fashion-MNIST is looked for, in this order:
    ``FashionMNIST/raw/``);
 2. the Debian package location ``/usr/share/datasets/fashion-mnist/``
    (``apt-get install dataset-fashion-mnist``);
-3. torchvision's download, only when the machine can reach the internet;
-4. the vendored class-balanced subset ``data/fashion_mnist_subset.npz`` (10,000 train / 2,000 test
-   images, made by ``scripts/make_fashion_subset.py``; MIT licence, © Zalando SE).
+3. an earlier torchvision download in ``repro.cache_dir() / "torchvision"`` (read, never fetched);
+4. a torchvision download, only when asked: ``PRUNING_DOWNLOAD=1`` or ``source="torchvision"``;
+5. the vendored class-balanced subset ``data/fashion_mnist_subset.npz`` (10,000 train / 2,000 test
+   images, 1,000 / 200 per class, made by ``scripts/make_fashion_subset.py``; MIT licence,
+   © Zalando SE).
 
-Every loader says which source it used (``ImageData.source``).
+No loader probes the network: an online and an offline machine with the same files get the same
+data. Every loader says which source it used (``ImageData.source``); ``python -m pruning_lib.data
+--which`` prints the source the lessons will use, and ``--get`` fetches the full dataset (``make
+data``). When a lesson asks for more images per class than its source has (the subset's 200 test
+images per class, say), ``subset_loader`` uses what exists and prints one line saying so.
 
 Introduced in: notebooks/00_tour.ipynb (§The data).
 """
 
 from __future__ import annotations
 
+import argparse
 import gzip
-import pickle
-import socket
+import os
+import shutil
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,21 +43,19 @@ FASHION_CLASSES = (
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
     "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
 )
-CIFAR10_CLASSES = (
-    "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
-)
 DEBIAN_FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
+DEBIAN_PACKAGE = "dataset-fashion-mnist"
 SUBSET_PATH = repro.DATA_DIR / "fashion_mnist_subset.npz"
 FASHION_MEAN, FASHION_STD = 0.2860, 0.3530   # pixel mean / std of the 60k training images
-CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
-CIFAR_STD = (0.2470, 0.2435, 0.2616)
 _IDX_FILES = {
     "x_train": "train-images-idx3-ubyte",
     "y_train": "train-labels-idx1-ubyte",
     "x_test": "t10k-images-idx3-ubyte",
     "y_test": "t10k-labels-idx1-ubyte",
 }
-DATASETS = ("fashion_mnist", "cifar10")
+SOURCES = ("env", "debian", "cache", "torchvision", "subset")
+GET_FULL = (f"Full dataset (60,000 / 10,000): `make data` (as root: Debian package {DEBIAN_PACKAGE}; "
+            "otherwise `PRUNING_DOWNLOAD=1 make data`, a torchvision download)")
 
 
 @dataclass(frozen=True)
@@ -153,26 +160,32 @@ def _fashion_from_folder(folder: Path) -> ImageData | None:
     return _fashion_from_arrays({k: read_idx(p) for k, p in paths.items()}, str(folder))
 
 
-def _is_online(host: str = "github.com", timeout: float = 2.0) -> bool:
-    try:
-        with socket.create_connection((host, 443), timeout=timeout):
-            return True
-    except OSError:
-        return False
+def _has_fashion(folder: Path | None) -> bool:
+    """True when ``folder`` holds the four Fashion-MNIST idx files (nothing is read)."""
+    return folder is not None and all(_find_idx(folder, stem) is not None for stem in _IDX_FILES.values())
+
+
+def _torchvision_root() -> Path:
+    return repro.cache_dir() / "torchvision"
 
 
 def _fashion_from_torchvision(root: Path) -> ImageData:
-    from torchvision.datasets import FashionMNIST  # imported here: only needed online
+    from torchvision.datasets import FashionMNIST  # imported here: only needed for a download
 
     train = FashionMNIST(str(root), train=True, download=True)
     test = FashionMNIST(str(root), train=False, download=True)
     return _fashion_from_arrays({"x_train": train.data.numpy(), "y_train": train.targets.numpy(),
                                  "x_test": test.data.numpy(), "y_test": test.targets.numpy()},
-                                "torchvision download")
+                                f"torchvision download in {root}")
 
 
 def load_fashion_subset(path: str | Path = SUBSET_PATH) -> ImageData:
-    """Load the vendored class-balanced Fashion-MNIST subset (10,000 train / 2,000 test)."""
+    """Load the vendored class-balanced Fashion-MNIST subset (10,000 train / 2,000 test).
+
+    Raises:
+        FileNotFoundError: when the file is missing.
+        ValueError: when it lacks one of the four arrays.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"vendored subset not found at {path}; it is part of the repository "
@@ -185,11 +198,28 @@ def load_fashion_subset(path: str | Path = SUBSET_PATH) -> ImageData:
     return _fashion_from_arrays(arrays, f"vendored subset {path.name}")
 
 
+def fashion_source() -> str:
+    """The source ``load_fashion_mnist("auto")`` would use now, found without reading any image.
+
+    Returns:
+        One of ``SOURCES``: "env", "debian", "cache" (an earlier torchvision download),
+        "torchvision" (a download, only when ``PRUNING_DOWNLOAD`` is set) or "subset".
+    """
+    if _has_fashion(repro.env_path("PRUNING_DATA_DIR")):
+        return "env"
+    if _has_fashion(DEBIAN_FASHION_DIR):
+        return "debian"
+    if _has_fashion(_torchvision_root()):
+        return "cache"
+    return "torchvision" if repro.downloads_requested() else "subset"
+
+
 def load_fashion_mnist(source: str = "auto") -> ImageData:
     """Load Fashion-MNIST from the first source that has it (see the module docstring).
 
     Args:
-        source: "auto" (the order above), or one of "env", "debian", "torchvision", "subset".
+        source: "auto" (the order above; ``fashion_source`` names the choice), or one of
+            ``SOURCES``. Only "torchvision" (or "auto" with ``PRUNING_DOWNLOAD=1``) downloads.
 
     Returns:
         ``ImageData`` with x_train (N, 1, 28, 28) uint8 and the ``source`` it came from.
@@ -198,96 +228,116 @@ def load_fashion_mnist(source: str = "auto") -> ImageData:
         ValueError: for an unknown ``source``.
         FileNotFoundError: when the requested source has no data.
     """
-    sources = ("env", "debian", "torchvision", "subset")
-    if source != "auto" and source not in sources:
-        raise ValueError(f"unknown source {source!r}; expected 'auto' or one of {sources}")
+    if source != "auto" and source not in SOURCES:
+        raise ValueError(f"unknown source {source!r}; expected 'auto' or one of {SOURCES}")
+    kind = fashion_source() if source == "auto" else source
     env_dir = repro.env_path("PRUNING_DATA_DIR")
-    if source == "env" and env_dir is None:
-        raise FileNotFoundError("source='env' needs PRUNING_DATA_DIR to name a folder of idx files")
-    if source in ("auto", "env") and env_dir is not None:
-        found = _fashion_from_folder(env_dir)
-        if found is not None:
-            return found
-        if source == "env":
+    if kind == "env":
+        if env_dir is None:
+            raise FileNotFoundError("source='env' needs PRUNING_DATA_DIR to name a folder of idx files")
+        if not _has_fashion(env_dir):
             raise FileNotFoundError(f"PRUNING_DATA_DIR={env_dir} has no Fashion-MNIST idx files "
                                     f"(expected {sorted(_IDX_FILES.values())}, optionally .gz)")
-    if source in ("auto", "debian"):
-        found = _fashion_from_folder(DEBIAN_FASHION_DIR)
-        if found is not None:
-            return found
-        if source == "debian":
+        return _fashion_from_folder(env_dir)
+    if kind == "debian":
+        if not _has_fashion(DEBIAN_FASHION_DIR):
             raise FileNotFoundError(f"no Fashion-MNIST at {DEBIAN_FASHION_DIR}; install it with "
-                                    "`apt-get install dataset-fashion-mnist`")
-    if source == "torchvision" or (source == "auto" and _is_online()):
-        return _fashion_from_torchvision(repro.cache_dir() / "torchvision")
+                                    f"`apt-get install {DEBIAN_PACKAGE}`")
+        return _fashion_from_folder(DEBIAN_FASHION_DIR)
+    if kind == "cache":
+        if not _has_fashion(_torchvision_root()):
+            raise FileNotFoundError(f"no earlier torchvision download in {_torchvision_root()}; "
+                                    "source='torchvision' (or PRUNING_DOWNLOAD=1) downloads it")
+        return _fashion_from_folder(_torchvision_root())
+    if kind == "torchvision":
+        return _fashion_from_torchvision(_torchvision_root())
     return load_fashion_subset()
 
 
-def read_cifar10(root: str | Path) -> ImageData:
-    """Read CIFAR-10 from its python-version folder (``cifar-10-batches-py``) without downloading.
+def _idx_length(path: Path) -> int:
+    """The first dimension in an idx file's header (the number of images or labels)."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as f:
+        head = f.read(8)
+    if len(head) < 8 or head[:3] != b"\x00\x00\x08":
+        raise ValueError(f"{path} is not an unsigned-byte idx file (magic bytes {head[:4]!r})")
+    return int.from_bytes(head[4:8], "big")
 
-    Args:
-        root: The folder that contains ``cifar-10-batches-py/`` (or that folder itself).
+
+def _split_sizes(kind: str) -> tuple[int, int]:
+    """(train, test) image counts of a local source, read from file headers only."""
+    if kind == "subset":
+        with np.load(SUBSET_PATH) as z:
+            return len(z["y_train"]), len(z["y_test"])
+    folder = {"env": repro.env_path("PRUNING_DATA_DIR"), "debian": DEBIAN_FASHION_DIR,
+              "cache": _torchvision_root()}[kind]
+    return (_idx_length(_find_idx(folder, _IDX_FILES["y_train"])),
+            _idx_length(_find_idx(folder, _IDX_FILES["y_test"])))
+
+
+def which_line() -> str:
+    """One line: which Fashion-MNIST the lessons will use and, for the subset, how to get the full one.
+
+    Nothing is downloaded and no image is read (``fashion_source`` plus file headers).
+    """
+    kind = fashion_source()
+    if kind == "torchvision":
+        return (f"Fashion-MNIST for the lessons: a torchvision download into {_torchvision_root()} at "
+                "first use (PRUNING_DOWNLOAD is set)")
+    n_train, n_test = _split_sizes(kind)
+    where = {"env": f"PRUNING_DATA_DIR={repro.env_path('PRUNING_DATA_DIR')}",
+             "debian": f"Debian package {DEBIAN_PACKAGE} ({DEBIAN_FASHION_DIR})",
+             "cache": f"earlier torchvision download ({_torchvision_root()})",
+             "subset": f"vendored subset data/{SUBSET_PATH.name}"}[kind]
+    line = f"Fashion-MNIST for the lessons: {where} ({n_train:,} train / {n_test:,} test images"
+    if kind == "subset":
+        return f"{line}; lessons that want more use what exists and say so). {GET_FULL}."
+    return f"{line})."
+
+
+def _is_root() -> bool:
+    return hasattr(os, "geteuid") and os.geteuid() == 0
+
+
+def _apt_install(package: str) -> bool:
+    """``apt-get update`` then ``apt-get install -y package``; True when both succeed."""
+    if shutil.which("apt-get") is None:
+        return False
+    for command in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", package]):
+        if subprocess.run(command, check=False).returncode != 0:   # noqa: S603 (fixed commands)
+            return False
+    return True
+
+
+def get_full() -> int:
+    """Make the full Fashion-MNIST available (``make data``); say in one line what happened.
+
+    Order: nothing to do when a full copy is present; as root, the Debian package; when
+    ``PRUNING_DOWNLOAD`` is set, a torchvision download into the cache; otherwise a message.
 
     Returns:
-        ``ImageData`` with x_train (50000, 3, 32, 32) uint8 (fewer if the folder holds fewer).
-
-    Raises:
-        FileNotFoundError: when a batch file is missing (the message says how to get the data).
-        ValueError: when a batch does not hold (N, 3072) uint8 data and N labels.
+        0 when a full copy is present afterwards, 1 otherwise (the lessons then use the subset).
     """
-    folder = Path(root)
-    if (folder / "cifar-10-batches-py").is_dir():
-        folder = folder / "cifar-10-batches-py"
-    names = {"train": [f"data_batch_{i}" for i in range(1, 6)], "test": ["test_batch"]}
-    arrays: dict[str, list[np.ndarray]] = {"x_train": [], "y_train": [], "x_test": [], "y_test": []}
-    for split, files in names.items():
-        for name in files:
-            path = folder / name
-            if not path.is_file():
-                raise FileNotFoundError(
-                    f"CIFAR-10 batch {path} not found; on a machine with internet call "
-                    f"cifar10_loaders(root, download=True) or get cifar-10-python.tar.gz by hand")
-            with open(path, "rb") as f:
-                batch = pickle.load(f, encoding="bytes")  # the official format is a pickle
-            x = np.asarray(batch[b"data"], dtype=np.uint8)
-            y = np.asarray(batch[b"labels"], dtype=np.int64)
-            if x.ndim != 2 or x.shape[1] != 3072 or len(x) != len(y):
-                raise ValueError(f"{path}: expected data (N, 3072) and N labels, "
-                                 f"got {x.shape} and {y.shape}")
-            arrays[f"x_{split}"].append(x.reshape(-1, 3, 32, 32))   # (N, C, H, W)
-            arrays[f"y_{split}"].append(y)
-    cat = {k: torch.from_numpy(np.concatenate(v)) for k, v in arrays.items()}
-    return ImageData(cat["x_train"], cat["y_train"], cat["x_test"], cat["y_test"],
-                     source=str(folder), classes=CIFAR10_CLASSES, mean=CIFAR_MEAN, std=CIFAR_STD)
-
-
-def load_cifar10(root: str | Path | None = None, *, download: bool = False) -> ImageData:
-    """Load CIFAR-10 from ``root`` (default: ``PRUNING_DATA_DIR``), downloading only if asked."""
-    root = Path(root) if root is not None else repro.env_path("PRUNING_DATA_DIR")
-    if root is None:
-        raise FileNotFoundError("no CIFAR-10 folder given: pass root= or set PRUNING_DATA_DIR")
-    if download:
-        from torchvision.datasets import CIFAR10  # imported here: only needed online
-
-        CIFAR10(str(root), train=True, download=True)
-    return read_cifar10(root)
-
-
-def cifar10_loaders(root: str | Path | None = None, *, download: bool = False,
-                    batch_size: int = 128, fast: bool = False, seed: int = 0) -> Loaders:
-    """CIFAR-10 loaders (build models with ``in_channels=3``); see ``load_cifar10``."""
-    return make_loaders(load_cifar10(root, download=download), batch_size=batch_size, fast=fast,
-                        seed=seed)
-
-
-def load_dataset(name: str, **kwargs: object) -> ImageData:
-    """Load an image dataset by name: "fashion_mnist" or "cifar10"."""
-    if name == "fashion_mnist":
-        return load_fashion_mnist(**kwargs)
-    if name == "cifar10":
-        return load_cifar10(**kwargs)
-    raise ValueError(f"unknown dataset {name!r}; expected one of {DATASETS}")
+    kind = fashion_source()
+    if kind in ("env", "debian", "cache"):
+        print(f"make data: nothing to do. {which_line()}")
+        return 0
+    if _is_root():
+        print(f"make data: installing the Debian package {DEBIAN_PACKAGE} (apt-get, as root)")
+        if _apt_install(DEBIAN_PACKAGE) and _has_fashion(DEBIAN_FASHION_DIR):
+            print(f"make data: installed. {which_line()}")
+            return 0
+        print(f"make data: apt-get could not install {DEBIAN_PACKAGE} (offline, or no such package "
+              "in the configured repositories)", file=sys.stderr)
+    if repro.downloads_requested():
+        print(f"make data: downloading Fashion-MNIST with torchvision into {_torchvision_root()}")
+        load_fashion_mnist("torchvision")
+        print(f"make data: downloaded. {which_line()}")
+        return 0
+    print("make data: the full Fashion-MNIST is not here and nothing was downloaded (downloads only "
+          "when asked): run `PRUNING_DOWNLOAD=1 make data`, or as root `apt-get install "
+          f"{DEBIAN_PACKAGE}`. Meanwhile the lessons use the vendored subset.", file=sys.stderr)
+    return 1
 
 
 def normalize(x: Tensor, mean: tuple[float, ...], std: tuple[float, ...]) -> Tensor:
@@ -323,12 +373,47 @@ def balanced_indices(labels: Tensor, per_class: int, *, seed: int = 0) -> Tensor
     return torch.sort(torch.cat(picked)).values
 
 
+def available_per_class(data: ImageData, split: str, wanted: int) -> int:
+    """``wanted``, or the size of the smallest class of the split when that is smaller.
+
+    When the source has fewer images than wanted (the vendored subset has 200 test images per
+    class; a lesson's default mode may ask for 500), prints one line naming the source, the images
+    used and the images wanted, and uses what exists.
+
+    Args:
+        data: The dataset.
+        split: "train" or "test".
+        wanted: Images per class the caller asks for (>= 0).
+
+    Returns:
+        The number of images per class to take, ``min(wanted, smallest class size)``.
+
+    Raises:
+        ValueError: for an unknown split or a negative ``wanted``.
+    """
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    if wanted < 0:
+        raise ValueError(f"per_class must be >= 0, got {wanted}")
+    counts = torch.bincount(data.y_train if split == "train" else data.y_test)
+    counts = counts[counts > 0]                                   # (classes present,)
+    have = int(counts.min()) if len(counts) else 0
+    if wanted <= have:
+        return wanted
+    n = len(counts)
+    hint = "; `make data` gets the full dataset" if data.source.startswith("vendored subset") else ""
+    print(f"data: {data.source} has {have:,} {split} images per class, {wanted:,} wanted: using "
+          f"{have:,} per class ({have * n:,} images, not {wanted * n:,}){hint}")
+    return have
+
+
 def make_loaders(data: ImageData, *, batch_size: int = 128, fast: bool = False,
                  seed: int = 0) -> Loaders:
     """Wrap ``ImageData`` in data loaders with normalised float images.
 
     FAST mode keeps 200 training and 100 test images per class (2,000 / 1,000 for ten classes).
     ``eval`` is always a class-balanced slice of the test split (50 per class, 100 in full mode).
+    A source with fewer images per class gives what it has (``available_per_class`` says so).
 
     Args:
         data: The dataset.
@@ -339,11 +424,12 @@ def make_loaders(data: ImageData, *, batch_size: int = 128, fast: bool = False,
     Returns:
         ``Loaders`` whose batches are (x float32 (B, C, H, W), y int64 (B,)).
     """
-    train_idx = (balanced_indices(data.y_train, 200, seed=seed) if fast
-                 else torch.arange(len(data.y_train)))
-    test_idx = (balanced_indices(data.y_test, 100, seed=seed) if fast
-                else torch.arange(len(data.y_test)))
-    eval_idx = balanced_indices(data.y_test, 50 if fast else 100, seed=seed + 1)
+    train_idx = (balanced_indices(data.y_train, available_per_class(data, "train", 200), seed=seed)
+                 if fast else torch.arange(len(data.y_train)))
+    test_idx = (balanced_indices(data.y_test, available_per_class(data, "test", 100), seed=seed)
+                if fast else torch.arange(len(data.y_test)))
+    eval_idx = balanced_indices(data.y_test, available_per_class(data, "test", 50 if fast else 100),
+                                seed=seed + 1)
 
     def dataset(x: Tensor, y: Tensor, idx: Tensor) -> TensorDataset:
         return TensorDataset(normalize(x[idx], data.mean, data.std), y[idx])
@@ -362,16 +448,25 @@ def subset_loader(data: ImageData, split: str, per_class: int, *, seed: int = 0,
                   batch_size: int = 256, shuffle: bool = False) -> DataLoader:
     """A class-balanced slice of one split: ``per_class`` images of every class, normalised.
 
+    When a class has fewer than ``per_class`` images (the vendored subset has 1,000 train / 200
+    test per class), every class gives as many as the smallest has, and one printed line says so.
+
     Args:
         data: The dataset.
         split: "train" or "test".
-        per_class: Images per class (e.g. 500 → 5,000 images for ten classes).
+        per_class: Images per class wanted (e.g. 500 → 5,000 images for ten classes).
         seed: Seeds the choice (and the order when ``shuffle``).
         batch_size: Batch size.
         shuffle: Shuffle every epoch (for fine-tuning).
+
+    Returns:
+        A loader of (x float32 (B, C, H, W), y int64 (B,)) batches, ``n_classes × min(per_class,
+        smallest class)`` images.
+
+    Raises:
+        ValueError: for an unknown split or a negative ``per_class``.
     """
-    if split not in ("train", "test"):
-        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    per_class = available_per_class(data, split, per_class)
     x, y = (data.x_train, data.y_train) if split == "train" else (data.x_test, data.y_test)
     idx = balanced_indices(y, per_class, seed=seed)
     g = torch.Generator().manual_seed(seed)
@@ -432,3 +527,28 @@ def random_shift_flip(x: Tensor, generator: torch.Generator, *, pad: int = 2) ->
     out = padded[batch, chan, rows, cols]                                   # (B, C, H, W)
     flip = torch.rand(b, generator=generator) < 0.5
     return torch.where(flip[:, None, None, None], out.flip(-1), out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m pruning_lib.data --which`` (one line: the lessons' source) or ``--get`` (make data).
+
+    Returns:
+        The exit status: 0, or 1 when ``--get`` left no full copy.
+    """
+    parser = argparse.ArgumentParser(prog="python -m pruning_lib.data",
+                                     description="Which Fashion-MNIST the lessons use; get the full one.")
+    action = parser.add_mutually_exclusive_group(required=True)
+    action.add_argument("--which", action="store_true",
+                        help="print in one line which source the lessons will use (reads no image)")
+    action.add_argument("--get", action="store_true",
+                        help="get the full dataset: apt-get as root, else a torchvision download "
+                             "when PRUNING_DOWNLOAD=1, else say how")
+    args = parser.parse_args(argv)
+    if args.which:
+        print(which_line())
+        return 0
+    return get_full()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -58,6 +58,15 @@ def fast_mode() -> bool:
     return os.environ.get("PRUNING_FAST", "").strip().lower() in {"1", "true", "yes", "on"}
 
 
+def downloads_requested() -> bool:
+    """Return True when ``PRUNING_DOWNLOAD`` is set to a true value ("1", "true", "yes", "on").
+
+    Nothing is downloaded unless the user asks: with this variable, or with an explicit argument
+    (``source="torchvision"``, ``download=True``). No loader probes the network to decide.
+    """
+    return os.environ.get("PRUNING_DOWNLOAD", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
 def num_threads() -> int:
     """Return the number of intra-op threads torch uses now (reported next to every timing)."""
     return torch.get_num_threads()

@@ -24,7 +24,8 @@ from pruning_lib import data
 settings.register_profile("repo", deadline=None, derandomize=True, database=None, max_examples=50)
 settings.load_profile("repo")
 
-_PRUNING_ENV = ("PRUNING_FAST", "PRUNING_DATA_DIR", "PRUNING_FSDD_DIR", "PRUNING_CHECKPOINT_DIR")
+_PRUNING_ENV = ("PRUNING_FAST", "PRUNING_DATA_DIR", "PRUNING_FSDD_DIR", "PRUNING_CHECKPOINT_DIR",
+                "PRUNING_DOWNLOAD")
 
 
 @pytest.fixture(autouse=True)

@@ -1,10 +1,11 @@
-"""Tests for pruning_lib/audio.py and pruning_lib/audio_data.py (FSDD).
+"""Tests for pruning_lib/audio/fsdd.py and pruning_lib/audio/data.py (FSDD).
 
 Two kinds of data only: tiny wav files the tests write themselves (synthetic samples, nothing
 derived from FSDD), and the shared offline FSDD copy at ``../shared/data/fsdd``, read in place and
 never copied. Tests that need the shared copy skip when it is missing, and FAIL when the ``CI``
 environment variable is set. Caches go to the temporary ``PRUNING_CACHE_DIR`` of conftest; nothing
-is written inside the repository, and nothing is downloaded (the download is faked).
+is written inside the repository, and nothing is downloaded (the download is faked, and only happens
+when asked: ``download=True`` or ``PRUNING_DOWNLOAD=1``; the network is never probed).
 """
 
 from __future__ import annotations
@@ -56,10 +57,10 @@ def fake_archive(names: list[str], top: str = "free-spoken-digit-dataset-abc") -
 
 
 def hide_other_locations(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """Point the shared and repository locations at empty paths and pretend to be offline."""
+    """Point the shared and repository locations at empty paths; any download fails the test."""
     monkeypatch.setattr(fsdd, "SHARED_FSDD_DIR", tmp_path / "no-shared")
     monkeypatch.setattr(fsdd, "REPO_FSDD_DIR", tmp_path / "no-repo")
-    monkeypatch.setattr(fsdd, "_is_online", lambda *args, **kwargs: False)
+    monkeypatch.setattr(fsdd.urllib.request, "urlopen", lambda *a, **k: pytest.fail("downloaded"))
 
 
 # The shared FSDD copy (read once per session) ---------------------------------------------------
@@ -246,16 +247,20 @@ def test_find_fsdd_missing_everywhere_names_the_paths_tried(monkeypatch, tmp_pat
     assert "PRUNING_FSDD_DIR" in message and fsdd.FSDD_COMMIT[:7] in message
 
 
-def test_find_fsdd_never_downloads_when_told_not_to(monkeypatch, tmp_path):
+@pytest.mark.parametrize(("env", "download"), [("", None), ("1", False), ("0", None)])
+def test_find_fsdd_downloads_only_when_asked(monkeypatch, tmp_path, env, download):
+    # no network probe: without download=True or PRUNING_DOWNLOAD=1 nothing is fetched, online or not
     hide_other_locations(monkeypatch, tmp_path)
-    monkeypatch.setattr(fsdd, "_is_online", lambda *args, **kwargs: True)
-    monkeypatch.setattr(fsdd.urllib.request, "urlopen", lambda *a, **k: pytest.fail("downloaded"))
-    with pytest.raises(FileNotFoundError):
-        fsdd.find_fsdd(download=False)
+    monkeypatch.setenv("PRUNING_DOWNLOAD", env)
+    with pytest.raises(FileNotFoundError, match="PRUNING_DOWNLOAD=1"):
+        fsdd.find_fsdd(download=download)
 
 
-def test_download_when_online_extracts_and_verifies(monkeypatch, tmp_path):
+@pytest.mark.parametrize(("env", "download"), [("1", None), ("", True)],
+                         ids=["PRUNING_DOWNLOAD", "download=True"])
+def test_download_when_asked_extracts_and_verifies(monkeypatch, tmp_path, env, download):
     hide_other_locations(monkeypatch, tmp_path)
+    monkeypatch.setenv("PRUNING_DOWNLOAD", env)
     names = ["0_amy_0.wav", "1_amy_0.wav", "2_bob_5.wav"]
     urls = []
 
@@ -263,14 +268,13 @@ def test_download_when_online_extracts_and_verifies(monkeypatch, tmp_path):
         urls.append(url)
         return io.BytesIO(fake_archive(names))
 
-    monkeypatch.setattr(fsdd, "_is_online", lambda *args, **kwargs: True)
     monkeypatch.setattr(fsdd.urllib.request, "urlopen", fake_urlopen)
     monkeypatch.setattr(fsdd, "FSDD_FILES", 3)
-    found = fsdd.find_fsdd()
+    found = fsdd.find_fsdd(download=download)
     assert urls == [fsdd.FSDD_URL] and fsdd.FSDD_COMMIT in urls[0]
     assert found == repro.cache_dir() / "fsdd" / "recordings"
     assert sorted(p.name for p in found.iterdir()) == names
-    assert fsdd.find_fsdd() == found and len(urls) == 1                # no second download
+    assert fsdd.find_fsdd(download=download) == found and len(urls) == 1   # no second download
 
 
 def test_extract_rejects_a_malformed_name_and_leaves_nothing(tmp_path):

@@ -1,14 +1,14 @@
 """Tests for pruning_lib/data.py.
 
 Only data the tests write themselves and the vendored subset ``data/fashion_mnist_subset.npz`` are
-read: never /usr/share/datasets, never a download (``_is_online`` is patched where "auto" could
-reach it).
+read: never /usr/share/datasets (``DEBIAN_FASHION_DIR`` is pointed elsewhere where "auto" could reach
+it), never a download (the torchvision download is faked), never apt-get (faked).
 """
 
 from __future__ import annotations
 
 import gzip
-import pickle
+import json
 from pathlib import Path
 
 import numpy as np
@@ -54,29 +54,6 @@ def write_fashion_folder(folder: Path, arrays: dict[str, np.ndarray], *, gz: boo
     for key, stem in IDX_NAMES.items():
         write_idx(folder / (stem + (".gz" if gz else "")), arrays[key])
     return folder
-
-
-def write_cifar_folder(root: Path, n_per_batch: int = 2, n_test: int = 3, *,
-                       skip: str | None = None, width: int = 3072) -> Path:
-    """A fake ``cifar-10-batches-py`` folder; returns the batches' data keyed by file name."""
-    folder = root / "cifar-10-batches-py"
-    folder.mkdir(parents=True)
-    rng = np.random.default_rng(0)
-    names = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
-    for i, name in enumerate(names):
-        if name == skip:
-            continue
-        n = n_test if name == "test_batch" else n_per_batch
-        batch = {b"data": rng.integers(0, 256, (n, width), dtype=np.uint8),
-                 b"labels": [(i + j) % 10 for j in range(n)]}
-        with open(folder / name, "wb") as f:
-            pickle.dump(batch, f)
-    return folder
-
-
-def read_pickle(path: Path) -> dict:
-    with open(path, "rb") as f:
-        return pickle.load(f)
 
 
 # read_idx ---------------------------------------------------------------------------------------
@@ -173,17 +150,55 @@ def test_load_fashion_mnist_debian_missing_raises(monkeypatch, tmp_path):
         data.load_fashion_mnist(source="debian")
 
 
+def fake_download(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
+    """Replace the torchvision download by writing tiny idx files; returns the roots it was asked for."""
+    calls: list[Path] = []
+
+    def download(root: Path) -> data.ImageData:
+        calls.append(root)
+        write_fashion_folder(root / "FashionMNIST" / "raw", tiny_fashion(n_train=40), gz=False)
+        return data._fashion_from_folder(root)
+
+    monkeypatch.setattr(data, "_fashion_from_torchvision", download)
+    return calls
+
+
 def test_load_fashion_mnist_auto_order(monkeypatch, tmp_path):
     env_dir = write_fashion_folder(tmp_path / "env", tiny_fashion())
     debian_dir = write_fashion_folder(tmp_path / "debian", tiny_fashion(n_train=30))
     monkeypatch.setattr(data, "DEBIAN_FASHION_DIR", debian_dir)
-    monkeypatch.setattr(data, "_is_online", lambda *args, **kwargs: False)
+    calls = fake_download(monkeypatch)
     monkeypatch.setenv("PRUNING_DATA_DIR", str(env_dir))
+    assert data.fashion_source() == "env"
     assert data.load_fashion_mnist().source == str(env_dir)           # 1. env first
     monkeypatch.setenv("PRUNING_DATA_DIR", str(tmp_path / "empty"))
     assert data.load_fashion_mnist().source == str(debian_dir)        # 2. then Debian
     monkeypatch.setattr(data, "DEBIAN_FASHION_DIR", tmp_path / "absent")
-    assert data.load_fashion_mnist().source.startswith("vendored subset")   # 4. offline: subset
+    assert data.fashion_source() == "subset"                          # 5. nothing asked: subset
+    assert data.load_fashion_mnist().source.startswith("vendored subset")
+    assert calls == []
+    monkeypatch.setenv("PRUNING_DOWNLOAD", "1")                       # 4. asked: download
+    assert data.fashion_source() == "torchvision"
+    assert len(data.load_fashion_mnist().y_train) == 40 and len(calls) == 1
+    monkeypatch.delenv("PRUNING_DOWNLOAD")                            # 3. the earlier download, offline
+    assert data.fashion_source() == "cache"
+    got = data.load_fashion_mnist()
+    assert len(got.y_train) == 40 and got.source == str(data._torchvision_root()) and len(calls) == 1
+
+
+@pytest.mark.parametrize("value", ["", "0", "no"])
+def test_load_fashion_mnist_never_downloads_unless_asked(monkeypatch, tmp_path, value):
+    monkeypatch.setattr(data, "DEBIAN_FASHION_DIR", tmp_path / "absent")
+    monkeypatch.setenv("PRUNING_DOWNLOAD", value)
+    calls = fake_download(monkeypatch)
+    assert data.load_fashion_mnist().source.startswith("vendored subset") and calls == []
+    assert data.load_fashion_mnist(source="torchvision").source == str(data._torchvision_root())
+    assert calls == [data._torchvision_root()]                        # explicit source= downloads
+
+
+def test_load_fashion_mnist_cache_missing_says_how_to_download():
+    with pytest.raises(FileNotFoundError, match="PRUNING_DOWNLOAD=1"):
+        data.load_fashion_mnist(source="cache")
 
 
 def test_load_fashion_mnist_subset_source():
@@ -210,6 +225,87 @@ def test_load_fashion_mnist_rejects_label_count_mismatch(monkeypatch, tmp_path):
         data.load_fashion_mnist(source="env")
 
 
+# which source, and make data ------------------------------------------------------------------
+
+def test_which_line_names_the_subset_and_how_to_get_the_full_dataset(monkeypatch, tmp_path):
+    monkeypatch.setattr(data, "DEBIAN_FASHION_DIR", tmp_path / "absent")
+    line = data.which_line()
+    assert "\n" not in line
+    for part in ("vendored subset data/fashion_mnist_subset.npz", "10,000 train / 2,000 test",
+                 "make data", "PRUNING_DOWNLOAD=1", "dataset-fashion-mnist"):
+        assert part in line, (part, line)
+
+
+def test_which_line_counts_a_folder_from_its_headers(monkeypatch, tmp_path):
+    folder = write_fashion_folder(tmp_path / "debian", tiny_fashion(n_train=30, n_test=12))
+    monkeypatch.setattr(data, "DEBIAN_FASHION_DIR", folder)
+    line = data.which_line()
+    assert f"Debian package dataset-fashion-mnist ({folder})" in line
+    assert "30 train / 12 test images" in line and "make data" not in line
+    monkeypatch.setenv("PRUNING_DATA_DIR", str(folder))
+    assert data.which_line().startswith(f"Fashion-MNIST for the lessons: PRUNING_DATA_DIR={folder} ")
+
+
+def test_which_line_with_downloads_requested_reads_nothing(monkeypatch, tmp_path):
+    monkeypatch.setattr(data, "DEBIAN_FASHION_DIR", tmp_path / "absent")
+    monkeypatch.setenv("PRUNING_DOWNLOAD", "1")
+    calls = fake_download(monkeypatch)
+    assert "torchvision download" in data.which_line() and calls == []
+
+
+def fake_machine(monkeypatch, tmp_path, *, root: bool, apt_works: bool) -> list[str]:
+    """No Debian copy; ``_is_root`` and ``_apt_install`` faked (apt 'installs' tiny idx files)."""
+    debian = tmp_path / "debian"
+    monkeypatch.setattr(data, "DEBIAN_FASHION_DIR", debian)
+    monkeypatch.setattr(data, "_is_root", lambda: root)
+    installs: list[str] = []
+
+    def apt_install(package: str) -> bool:
+        installs.append(package)
+        if apt_works:
+            write_fashion_folder(debian, tiny_fashion())
+        return apt_works
+
+    monkeypatch.setattr(data, "_apt_install", apt_install)
+    return installs
+
+
+def test_get_full_as_root_installs_the_debian_package(monkeypatch, tmp_path, capsys):
+    installs = fake_machine(monkeypatch, tmp_path, root=True, apt_works=True)
+    calls = fake_download(monkeypatch)
+    assert data.get_full() == 0
+    assert installs == ["dataset-fashion-mnist"] and calls == []
+    assert data.fashion_source() == "debian" and "installed" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("root", [True, False])
+def test_get_full_downloads_only_when_asked(monkeypatch, tmp_path, capsys, root):
+    installs = fake_machine(monkeypatch, tmp_path, root=root, apt_works=False)
+    calls = fake_download(monkeypatch)
+    assert data.get_full() == 1 and calls == []                         # not asked: a message, exit 1
+    err = capsys.readouterr().err
+    assert "PRUNING_DOWNLOAD=1 make data" in err and "vendored subset" in err
+    assert ("could not install" in err) is root and len(installs) == int(root)
+    monkeypatch.setenv("PRUNING_DOWNLOAD", "1")
+    assert data.get_full() == 0 and calls == [data._torchvision_root()]
+    assert data.fashion_source() == "cache"
+
+
+def test_get_full_with_a_full_copy_does_nothing(monkeypatch, tmp_path, capsys):
+    installs = fake_machine(monkeypatch, tmp_path, root=True, apt_works=True)
+    monkeypatch.setenv("PRUNING_DATA_DIR", str(write_fashion_folder(tmp_path / "env", tiny_fashion())))
+    assert data.get_full() == 0 and installs == []
+    assert "nothing to do" in capsys.readouterr().out
+
+
+def test_cli_which_prints_one_line_and_needs_an_action(monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(data, "DEBIAN_FASHION_DIR", tmp_path / "absent")
+    assert data.main(["--which"]) == 0
+    assert capsys.readouterr().out == data.which_line() + "\n"
+    with pytest.raises(SystemExit):
+        data.main([])
+
+
 # load_fashion_subset ----------------------------------------------------------------------------
 
 def test_load_fashion_subset_sizes_and_balance(fashion_subset):
@@ -233,53 +329,6 @@ def test_load_fashion_subset_missing_arrays(tmp_path):
     np.savez(path, x_train=np.zeros((1, 28, 28), np.uint8), y_train=np.zeros(1, np.uint8))
     with pytest.raises(ValueError, match=r"lacks arrays \['x_test', 'y_test'\]"):
         data.load_fashion_subset(path)
-
-
-# CIFAR-10 ---------------------------------------------------------------------------------------
-
-@pytest.mark.parametrize("inside", [False, True])
-def test_read_cifar10_shapes_and_channel_major_layout(tmp_path, inside):
-    folder = write_cifar_folder(tmp_path)
-    got = data.read_cifar10(folder if inside else tmp_path)
-    assert got.x_train.shape == (10, 3, 32, 32) and got.x_test.shape == (3, 3, 32, 32)
-    assert got.x_train.dtype == torch.uint8 and got.y_train.dtype == torch.int64
-    raw = read_pickle(folder / "data_batch_1")[b"data"]
-    for c in range(3):                       # the 3072 bytes are 1024 red, 1024 green, 1024 blue
-        assert int(got.x_train[0, c, 0, 0]) == int(raw[0, c * 1024])
-        assert int(got.x_train[1, c, 2, 5]) == int(raw[1, c * 1024 + 2 * 32 + 5])
-    last = read_pickle(folder / "data_batch_5")
-    np.testing.assert_array_equal(got.x_train[8:].reshape(2, -1).numpy(), last[b"data"])
-    np.testing.assert_array_equal(got.y_train[8:].numpy(), last[b"labels"])
-    assert got.source == str(folder)
-    assert got.classes == data.CIFAR10_CLASSES and got.std == data.CIFAR_STD
-
-
-def test_read_cifar10_missing_batch(tmp_path):
-    write_cifar_folder(tmp_path, skip="data_batch_3")
-    with pytest.raises(FileNotFoundError, match="data_batch_3"):
-        data.read_cifar10(tmp_path)
-
-
-def test_read_cifar10_bad_data_shape(tmp_path):
-    write_cifar_folder(tmp_path, width=3000)
-    with pytest.raises(ValueError, match=r"expected data \(N, 3072\)"):
-        data.read_cifar10(tmp_path)
-
-
-def test_load_cifar10_without_root_raises(monkeypatch):
-    monkeypatch.delenv("PRUNING_DATA_DIR", raising=False)
-    with pytest.raises(FileNotFoundError, match="PRUNING_DATA_DIR"):
-        data.load_cifar10()
-
-
-def test_load_dataset_dispatches_to_cifar10(tmp_path):
-    write_cifar_folder(tmp_path)
-    assert data.load_dataset("cifar10", root=tmp_path).x_test.shape == (3, 3, 32, 32)
-
-
-def test_load_dataset_unknown_name_lists_names():
-    with pytest.raises(ValueError, match=r"unknown dataset 'mnist'.*fashion_mnist.*cifar10"):
-        data.load_dataset("mnist")
 
 
 # normalize --------------------------------------------------------------------------------------
@@ -443,6 +492,67 @@ def test_subset_loader_is_class_balanced_and_rejects_unknown_splits(fashion_subs
     assert loader.dataset.tensors[0].dtype == torch.float32
     with pytest.raises(ValueError, match="split"):
         data.subset_loader(fashion_subset, "val", 7)
+
+
+def test_subset_loader_uses_what_exists_and_says_so_in_one_line(fashion_subset, capsys):
+    loader = data.subset_loader(fashion_subset, "test", 500, seed=0)    # the subset has 200 per class
+    y = loader.dataset.tensors[1]
+    assert torch.bincount(y, minlength=10).tolist() == [200] * 10
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 1
+    line = lines[0]
+    for part in ("vendored subset fashion_mnist_subset.npz", "200 test images per class", "500 wanted",
+                 "2,000 images", "not 5,000", "make data"):
+        assert part in line, (part, line)
+    # the same images as asking for exactly what exists
+    exact = data.subset_loader(fashion_subset, "test", 200, seed=0)
+    assert torch.equal(exact.dataset.tensors[1], y)
+    assert capsys.readouterr().out == ""                                  # enough images: silent
+
+
+def test_subset_loader_smallest_class_sets_the_count(monkeypatch, tmp_path, capsys):
+    arrays = tiny_fashion(n_train=23)               # labels 0..9 repeating: classes 0-2 have 3, others 2
+    monkeypatch.setenv("PRUNING_DATA_DIR", str(write_fashion_folder(tmp_path, arrays)))
+    small = data.load_fashion_mnist(source="env")
+    loader = data.subset_loader(small, "train", 5)
+    assert torch.bincount(loader.dataset.tensors[1]).tolist() == [2] * 10
+    out = capsys.readouterr().out
+    assert out.count("\n") == 1 and "2 train images per class, 5 wanted" in out and "make data" not in out
+    with pytest.raises(ValueError, match="per_class"):
+        data.subset_loader(small, "train", -1)
+
+
+def test_make_loaders_fast_on_a_small_source_uses_what_exists(monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("PRUNING_DATA_DIR", str(write_fashion_folder(tmp_path, tiny_fashion(40, 30))))
+    loaders = data.make_loaders(data.load_fashion_mnist(source="env"), fast=True)
+    assert len(loaders.train.dataset) == 40 and len(loaders.test.dataset) == 30   # 4 / 3 per class
+    assert len(loaders.eval.dataset) == 30
+    assert len(capsys.readouterr().out.splitlines()) == 3                # train, test, eval
+
+
+def parameters_cell(notebook: Path) -> str:
+    cells = json.loads(notebook.read_text())["cells"]
+    (cell,) = [c for c in cells if "parameters" in c.get("metadata", {}).get("tags", [])]
+    return "".join(cell["source"])
+
+
+NOTEBOOKS = sorted((Path(data.__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
+def test_every_lesson_default_mode_per_class_counts_load_from_the_subset(notebook, fashion_subset, capsys):
+    """The default-mode (not FAST) per-class counts of each lesson's parameters cell, run through
+    ``subset_loader`` on the vendored subset: each loads (fewer images than wanted, with one line)."""
+    namespace: dict = {}
+    exec(parameters_cell(notebook), namespace)   # noqa: S102 (our own notebook's parameters cell)
+    assert namespace.get("FAST") is False        # conftest hides PRUNING_FAST: default mode
+    counts = {k: v for k, v in namespace.items() if k.startswith("N_") and k.endswith("_PER_CLASS")}
+    for name, per_class in counts.items():
+        split = "test" if "TEST" in name else "train"
+        loader = data.subset_loader(fashion_subset, split, per_class)
+        have = 200 if split == "test" else 1000
+        assert len(loader.dataset) == 10 * min(per_class, have), name
+        assert len(capsys.readouterr().out.splitlines()) == (1 if per_class > have else 0), name
 
 
 def test_synthetic_loader_shapes_and_determinism():

@@ -77,6 +77,13 @@ def test_fast_mode_false_values(monkeypatch, value):
     assert repro.fast_mode() is False
 
 
+@pytest.mark.parametrize(("value", "expected"), [("1", True), (" Yes ", True), ("on", True),
+                                               ("", False), ("0", False), ("false", False)])
+def test_downloads_requested_reads_pruning_download(monkeypatch, value, expected):
+    monkeypatch.setenv("PRUNING_DOWNLOAD", value)
+    assert repro.downloads_requested() is expected
+
+
 def test_fast_mode_unset_is_false(monkeypatch):
     monkeypatch.delenv("PRUNING_FAST", raising=False)
     assert repro.fast_mode() is False

@@ -8,7 +8,8 @@ takes), named ``recordings/{digit}_{speaker}_{take}.wav``. It is looked for, in 
 3. ``data/fsdd`` inside the repository (git-ignore it: FSDD must not be committed);
 4. an earlier download in ``repro.cache_dir() / "fsdd"``;
 5. a download of the zip archive of commit ``FSDD_COMMIT`` of Jakobovski/free-spoken-digit-dataset
-   into the cache folder, only when the machine is online.
+   into the cache folder, only when asked: ``download=True`` or ``PRUNING_DOWNLOAD=1`` (the network
+   is never probed, so an online and an offline machine with the same files get the same clips).
 
 A folder may hold ``recordings/`` or be that folder itself. Every clip is padded or cropped to
 1 s (``fit_length``). The decoded clips are cached as int16 in the git-ignored
@@ -41,7 +42,6 @@ import torch
 from torch import Tensor
 
 from pruning_lib import repro
-from pruning_lib.data import _is_online
 
 FSDD_COMMIT = "26eb9aaf76e81b692f806f9140c2d2777410d7a1"
 FSDD_URL = f"https://github.com/Jakobovski/free-spoken-digit-dataset/archive/{FSDD_COMMIT}.zip"
@@ -150,7 +150,8 @@ def find_fsdd(*, download: bool | None = None) -> Path:
     """Return the ``recordings`` folder of the first location that has FSDD (module docstring order).
 
     Args:
-        download: Download when no local copy exists: None = only if online, False = never.
+        download: Download when no local copy exists: True = yes, False = never, None = only when
+            ``PRUNING_DOWNLOAD`` is set (``repro.downloads_requested``).
 
     Raises:
         FileNotFoundError: no copy found (and no download); the message lists every path tried.
@@ -163,12 +164,12 @@ def find_fsdd(*, download: bool | None = None) -> Path:
             if found is not None:
                 return found
             tried.append(str(folder))
-    if download or (download is None and _is_online()):
+    if download or (download is None and repro.downloads_requested()):
         return download_fsdd(cached)
     raise FileNotFoundError(
         f"FSDD recordings not found; tried {', '.join(tried)} (each with or without recordings/). "
-        f"Set PRUNING_FSDD_DIR to a copy, or go online to download commit {FSDD_COMMIT[:7]} of "
-        "github.com/Jakobovski/free-spoken-digit-dataset")
+        f"Set PRUNING_FSDD_DIR to a copy, or download commit {FSDD_COMMIT[:7]} of "
+        "github.com/Jakobovski/free-spoken-digit-dataset with PRUNING_DOWNLOAD=1 (or download=True)")
 
 
 def extract_recordings(archive: bytes, dest: Path, *, expected: int = FSDD_FILES) -> Path:
