@@ -1,6 +1,9 @@
 """Checkers for the exercises: each compares the reader's answer with the library and says why.
 
-Every checker returns True/False and prints one friendly line (✓ or ✗ with the reason).
+Every checker returns True/False and prints what it found. A right answer gets ``✓`` and the reason
+it is right. A wrong answer gets ``✗``, what is wrong with it (recognising the usual slips) and a
+``Hint:``; it never prints the expected value, and no docstring here states it either
+(``tests/test_checks.py`` checks both for every checker).
 
 Introduced in: notebooks/00_tour.ipynb (§Exercises).
 """
@@ -15,155 +18,376 @@ from torch import Tensor, nn
 from pruning_lib import metrics, surgery
 
 
-def _report(ok: bool, good: str, bad: str) -> bool:
-    print(("✓ " + good) if ok else ("✗ " + bad))
-    return ok
+def _right(message: str) -> bool:
+    """Print ``✓ message`` and return True."""
+    print("✓ " + message)
+    return True
+
+
+def _wrong(what: str, hint: str) -> bool:
+    """Print ``✗ what`` and a hint on the next line, and return False."""
+    print(f"✗ {what}\n  Hint: {hint}")
+    return False
+
+
+def _close(a: Tensor, b: Tensor, atol: float = 1e-5) -> bool:
+    """Same shape and all entries within ``atol`` (False for a shape mismatch)."""
+    return a.shape == b.shape and torch.allclose(a.double(), b.double(), atol=atol)
+
+
+def _call_on(fn: Callable[[Tensor], Tensor], *weights: Tensor) -> tuple[list[Tensor] | None, str]:
+    """``fn`` applied to every weight, or (None, the error it raised as text)."""
+    try:
+        return [torch.as_tensor(fn(w)) for w in weights], ""
+    except Exception as err:  # noqa: BLE001  (report any error to the reader)
+        return None, f"your function raised {type(err).__name__}: {err}"
+
+
+SIGNATURE_HINT = "the function gets a conv weight of shape (n, c, kh, kw); it returns one score per filter"
+
+
+# --- lesson 00 -------------------------------------------------------------------------------------
+
+LINF_HAND = torch.tensor([[[[1.0, -3.0]], [[2.0, 0.0]]], [[[0.5, 0.5]], [[-0.25, 0.0]]]])  # (2, 2, 1, 2)
 
 
 def check_linf_criterion(fn: Callable[[Tensor], Tensor]) -> bool:
-    """Exercise: the ℓ∞ criterion, score_i = max |W[i]|, shape (n,), for a 4-D conv weight."""
-    w = torch.tensor([[[[1.0, -3.0]], [[2.0, 0.0]]], [[[0.5, 0.5]], [[-0.25, 0.0]]]])  # (2, 2, 1, 2)
-    rand = torch.randn(7, 3, 3, 3, generator=torch.Generator().manual_seed(0))
-    try:
-        got_hand, got_rand = fn(w), fn(rand)
-    except Exception as err:  # noqa: BLE001  (report any error to the reader)
-        return _report(False, "", f"your function raised {type(err).__name__}: {err}")
-    if tuple(got_hand.shape) != (2,):
-        return _report(False, "", f"expected one score per filter, shape (2,), got {tuple(got_hand.shape)}")
-    ok = torch.allclose(got_hand.float(), torch.tensor([3.0, 0.5])) and torch.allclose(
-        got_rand.float(), rand.abs().flatten(1).amax(1))
-    return _report(ok, "ℓ∞ scores match: the largest |weight| of each filter",
-                   f"for the hand example expected [3.0, 0.5], got {got_hand.tolist()}")
+    """Exercise (lesson 00): the ℓ∞ criterion, one score per filter of a 4-D conv weight.
 
+    Tried on ``LINF_HAND`` and on random weights of shape (7, 3, 3, 3).
+    """
+    rand = torch.randn(7, 3, 3, 3, generator=torch.Generator().manual_seed(0))
+    got, error = _call_on(fn, LINF_HAND, rand)
+    if got is None:
+        return _wrong(error, SIGNATURE_HINT)
+    hand, on_rand = got
+    if tuple(hand.shape) != (LINF_HAND.shape[0],):
+        return _wrong(f"for a weight with {LINF_HAND.shape[0]} filters your function returned shape "
+                      f"{tuple(hand.shape)}", "reduce over every axis but the first: "
+                      "weight.flatten(1) gives one row per filter")
+    if _close(hand, LINF_HAND.abs().flatten(1).amax(1)) and _close(on_rand, rand.abs().flatten(1).amax(1)):
+        return _right("ℓ∞ scores match: the largest |weight| of each filter")
+    slips = {"the ℓ1 norm (you summed the absolute weights)": lambda w: w.abs().flatten(1).sum(1),
+             "the ℓ2 norm": lambda w: w.flatten(1).norm(dim=1),
+             "the largest signed weight: a large negative weight is missed": lambda w: w.flatten(1).amax(1)}
+    for name, slip in slips.items():
+        if _close(hand, slip(LINF_HAND)) and _close(on_rand, slip(rand)):
+            return _wrong(f"your scores are {name}", "ℓ∞ keeps a single entry per filter: the one with "
+                          "the largest absolute value")
+    if not hand.any():
+        return _wrong("every score is zero: the stub line is still there", "flatten each filter to a row, "
+                      "take absolute values, then the largest entry of each row")
+    where = "right on checks.LINF_HAND but wrong on random weights of shape (7, 3, 3, 3)" if _close(
+        hand, LINF_HAND.abs().flatten(1).amax(1)) else f"on checks.LINF_HAND your scores were {hand.tolist()}"
+    return _wrong(where, "flatten each filter to a row, take absolute values, then the largest "
+                  "entry of each row")
+
+
+def check_conv_params(answer: int, model: nn.Module, layer: str) -> bool:
+    """Exercise (lesson 00): the number of parameters of conv ``layer`` in (pruned) ``model``."""
+    conv = dict(model.named_modules())[layer]
+    n, c, kh, kw = conv.weight.shape
+    bias = 0 if conv.bias is None else conv.bias.numel()
+    truth = n * c * kh * kw + bias
+    answer = int(answer)
+    if answer == truth:
+        return _right(f"{layer} has {truth:,} parameters: weight {tuple(conv.weight.shape)}"
+                      + (" plus one bias per filter" if bias else ", no bias"))
+    if bias and answer == truth - bias:
+        return _wrong(f"{answer:,} counts the weights only", "this conv has a bias: one number per filter")
+    if not bias and answer == truth + n:
+        return _wrong(f"{answer:,} counts a bias, but this conv has none",
+                      "count the weight tensor alone")
+    weights = answer - bias
+    hint = ("the weight has shape (filters kept, input channels kept, kh, kw); both the layer's own "
+            "filters and the previous layer's filters were pruned")
+    fits_inputs, fits_filters = weights % (c * kh * kw) == 0, weights % (n * kh * kw) == 0
+    if weights > 0 and fits_inputs and not fits_filters:
+        return _wrong(f"{answer:,} fits the layer's input channels but not the number of its filters", hint)
+    if weights > 0 and fits_filters and not fits_inputs:
+        return _wrong(f"{answer:,} fits the layer's filters but not its input channels: the previous "
+                      "layer lost filters, so this one lost input channels", hint)
+    return _wrong(f"{answer:,} is not the parameter count of {layer}", hint)
+
+
+def check_macs(answer: int, model: nn.Module, example_input: Tensor) -> bool:
+    """Exercise: the MACs of ``model`` on ``example_input`` (tolerance 0.5%)."""
+    truth = metrics.count_macs(model, example_input)
+    answer = int(answer)
+    if abs(answer - truth) <= 0.005 * truth:
+        return _right(f"{truth:,} MACs")
+    hint = ("a conv costs H_out·W_out·n·c·kh·kw/groups MACs, a linear layer in·out; add up every layer "
+            "for one input")
+    if abs(answer - 2 * truth) <= 0.01 * truth:
+        return _wrong(f"{answer:,} counts a multiply and an add separately (FLOPs)", "one MAC is one "
+                      "multiply-accumulate: " + hint)
+    return _wrong(f"{answer:,} is too {'high' if answer > truth else 'low'} by more than 0.5%", hint)
+
+
+def check_coupled(answer: Iterable[str], model: nn.Module, layer: str, example_input: Tensor) -> bool:
+    """Exercise (lesson 00): the set of prunable convs whose output channels are coupled to ``layer``."""
+    groups = surgery.coupled_groups(model, example_input)
+    group = set(next(g for g in groups if layer in g))
+    given = set(answer)
+    convs = {name for name, m in model.named_modules() if isinstance(m, nn.Conv2d)}
+    if given == group:
+        return _right(f"{layer} is coupled with {sorted(group - {layer})}")
+    if given - convs:
+        return _wrong(f"not convs of this model: {sorted(given - convs)}",
+                      "use the names printed by models.conv_widths(model)")
+    hint = ("follow the residual stream: every conv whose output is added into the same sum as "
+            f"{layer}'s (directly or through a projection shortcut) must keep the same channels")
+    if layer not in given:
+        return _wrong(f"include {layer} itself", hint)
+    wrong = sorted(given - group)
+    missing = len(group - given)
+    parts = ([f"{wrong} do not add into the same sum as {layer}"] if wrong else []) + (
+        [f"{missing} coupled conv(s) are missing"] if missing else [])
+    return _wrong("; ".join(parts), hint)
+
+
+# --- lesson 01 -------------------------------------------------------------------------------------
 
 def check_spectral_norm(fn: Callable[[Tensor], Tensor]) -> bool:
-    """Exercise: σ_max of each filter reshaped to (C_in, kH·kW); compared with ``spectral_norm``."""
+    """Exercise (lesson 01): σ_max of each filter viewed as a (c, kh·kw) matrix."""
     from pruning_lib.criteria import spectral_norm
 
     w = torch.randn(6, 3, 3, 3, generator=torch.Generator().manual_seed(1))
-    try:
-        got = fn(w)
-    except Exception as err:  # noqa: BLE001  (report any error to the reader)
-        return _report(False, "", f"your function raised {type(err).__name__}: {err}")
-    ok = tuple(got.shape) == (6,) and torch.allclose(got.float(), spectral_norm(w), atol=1e-5)
-    return _report(ok, "spectral norms match criteria.spectral_norm",
-                   f"expected {spectral_norm(w).tolist()}, got {got.tolist()}")
+    got, error = _call_on(fn, w)
+    if got is None:
+        return _wrong(error, SIGNATURE_HINT)
+    scores = got[0]
+    if tuple(scores.shape) != (6,):
+        return _wrong(f"for 6 filters your function returned shape {tuple(scores.shape)}",
+                      "one σ_max per filter: loop over the filters, or batch over them")
+    if _close(scores, spectral_norm(w), atol=1e-5):
+        return _right("spectral norms match criteria.spectral_norm")
+    svd_hint = ("torch.linalg.svdvals(weight[i].flatten(1)) returns the singular values of filter i as a "
+                "c × kh·kw matrix, largest first")
+    if not scores.any():
+        return _wrong("every value is zero: the stub line is still there", svd_hint)
+    if _close(scores, w.flatten(1).norm(dim=1)):
+        return _wrong("these are the filters' ℓ2 (Frobenius) norms, √(Σ σ²) over all singular values",
+                      svd_hint)
+    if _close(scores, torch.linalg.svdvals(w.flatten(2))[:, -1]):
+        return _wrong("you took the smallest singular value", svd_hint)
+    return _wrong("your values are not the largest singular values; check how each filter is reshaped",
+                  svd_hint)
 
 
 OPERATOR_NORM_EXERCISE = torch.tensor([[[[3.0, 1.0]]], [[[1.0, 1.0]]], [[[-1.0, 1.0]]]])  # (3, 1, 1, 2)
 
 
 def check_operator_norm_by_hand(answer: Iterable[float]) -> bool:
-    """Exercise: the operator-norm scores of ``OPERATOR_NORM_EXERCISE``, worked out by hand."""
+    """Exercise (lesson 01): the operator-norm scores of ``OPERATOR_NORM_EXERCISE``, by hand."""
     from pruning_lib.criteria import operator_norm
 
     truth = operator_norm(OPERATOR_NORM_EXERCISE)
     given = torch.tensor([float(a) for a in answer])
-    ok = given.shape == truth.shape and torch.allclose(given, truth, atol=1e-3)
-    return _report(ok, f"scores {truth.tolist()}: centring removed the common [1, 1]",
-                   f"expected 3 scores in [0, 1]; got {given.tolist()}. Hint: subtract the mean "
-                   "filter first, then project on the top right singular vector")
+    if _close(given, truth, atol=1e-3):
+        return _right(f"scores {truth.tolist()}: centring removed what all filters share")
+    steps = "steps 1–4 of the math section: centre, find the top direction, project, square and divide"
+    if given.numel() != truth.numel():
+        return _wrong(f"you gave {given.numel()} score(s); the layer has {truth.numel()} filters", steps)
+    if (given < 0).any() or (given > 1 + 1e-6).any():
+        return _wrong(f"scores lie in [0, 1]; you said {given.tolist()}",
+                      "square the projections τ_i, then divide by the largest square")
+    if _close(given, operator_norm(OPERATOR_NORM_EXERCISE, center=False), atol=1e-3):
+        return _wrong("these are the scores without centring", "subtract the mean filter first")
+    if abs(float(given.max()) - 1) > 1e-3:
+        return _wrong(f"the largest of your scores is {float(given.max()):g}, but dividing by the largest "
+                      "square makes the top score exactly one", steps)
+    return _wrong(f"you said {given.tolist()}: at least one score is off",
+                  "after subtracting the mean filter, every centred filter lies on one line; project each "
+                  "on that line's unit direction")
+
+
+# --- lesson 02 -------------------------------------------------------------------------------------
+
+COSINE_PAIR = (torch.tensor([0.6, 0.8]), torch.tensor([1.0, 0.0]))
 
 
 def check_cosine_distance(answer: float) -> bool:
-    """Exercise: the cosine distance of r_a = [0.6, 0.8] and r_b = [1, 0] (1 − 0.6 = 0.4)."""
-    truth = 1.0 - (0.6 * 1.0 + 0.8 * 0.0)
-    return _report(abs(float(answer) - truth) < 1e-6, f"D_ab = 1 − ⟨r_a, r_b⟩ = {truth:.1f}",
-                   f"expected 1 − ⟨r_a, r_b⟩ for unit vectors; you said {answer}")
+    """Exercise (lesson 02): the cosine distance D_ab of the two unit representatives ``COSINE_PAIR``."""
+    r_a, r_b = COSINE_PAIR
+    truth = float(1 - r_a @ r_b)
+    answer = float(answer)
+    if abs(answer - truth) < 1e-6:
+        return _right(f"D_ab = 1 − ⟨r_a, r_b⟩ = {truth:.1f}")
+    hint = "both vectors have length one, so their cosine is their inner product; D = 1 − cosine"
+    if abs(answer - float(r_a @ r_b)) < 1e-6:
+        return _wrong(f"{answer:g} is the cosine similarity ⟨r_a, r_b⟩, not the distance", hint)
+    if abs(answer - float((r_a - r_b).norm())) < 1e-3:
+        return _wrong(f"{answer:g} is the Euclidean distance ‖r_a − r_b‖", hint)
+    if not 0 <= answer <= 2:
+        return _wrong(f"{answer:g} is outside [0, 2], where cosine distances of unit vectors lie", hint)
+    return _wrong(f"{answer:g} is not D_ab", hint)
 
 
 def check_nystrom_exact_m(answer: int, *, kernel_size: tuple[int, int], n_filters: int) -> bool:
-    """Exercise: the smallest m that can make Nyström exact is min(n, kh·kw) (rank of S)."""
-    truth = min(n_filters, kernel_size[0] * kernel_size[1])
+    """Exercise (lessons 02, 06): the smallest number of landmarks m that can make Nyström exact."""
     d = kernel_size[0] * kernel_size[1]
-    why = (f"S = RRᵀ has rank ≤ kh·kw = {d}" if d <= n_filters
-           else f"S = RRᵀ is {n_filters}×{n_filters}, so its rank is at most n = {n_filters} (< kh·kw = {d})")
-    return _report(int(answer) == truth, f"m = {truth}: {why}",
-                   f"not {answer}: S = RRᵀ is n×n with rows of kh·kw entries, so rank(S) ≤ min(n, kh·kw)")
+    truth = min(n_filters, d)
+    answer = int(answer)
+    if answer == truth:
+        why = (f"S = RRᵀ has rank ≤ kh·kw = {d}" if d <= n_filters
+               else f"S = RRᵀ is {n_filters}×{n_filters}: its rank is at most n = {n_filters} < kh·kw = {d}")
+        return _right(f"m = {truth}: {why}")
+    hint = ("S = RRᵀ, with one row of R per filter and one column per entry of a representative; "
+            "the rank of S is at most the smaller dimension of R, and m landmarks give S̃ a rank ≤ m")
+    if answer < 1:
+        return _wrong("m counts landmark filters, so it is at least one", hint)
+    if answer > n_filters:
+        return _wrong(f"m = {answer} is more landmarks than the layer has filters", hint)
+    if answer > truth:
+        return _wrong(f"m = {answer} is enough, but not the smallest: fewer landmarks already make S̃ = S",
+                      hint)
+    return _wrong(f"with m = {answer} landmarks S̃ has rank ≤ {answer}, but S can have a larger rank", hint)
 
 
-def check_conv_params(answer: int, model: nn.Module, layer: str) -> bool:
-    """Exercise: the number of weights of ``layer`` in ``model`` (c_out·c_in·kh·kw + bias)."""
-    conv = dict(model.named_modules())[layer]
-    truth = sum(p.numel() for p in conv.parameters())
-    return _report(int(answer) == truth, f"{layer} has {truth:,} parameters",
-                   f"{layer} has {truth:,} parameters, not {answer:,}: its weight is "
-                   f"{tuple(conv.weight.shape)}; both its filters and its inputs were pruned")
+# --- lesson 03 -------------------------------------------------------------------------------------
+
+def _two_player_game(masks: Tensor) -> Tensor:
+    """v of the lesson-03 hand game for (K, 2) 0/1 masks: v(∅), v({1}), v({2}), v({1,2}) as stated there."""
+    z1, z2 = masks[:, 0], masks[:, 1]
+    return 1 * z1 * (1 - z2) + 3 * z2 * (1 - z1) + 6 * z1 * z2
 
 
-def check_macs(answer: int, model: nn.Module, example_input: Tensor) -> bool:
-    """Exercise: the MACs of ``model`` on ``example_input`` (tolerance 0.5%)."""
-    truth = metrics.count_macs(model, example_input)
-    ok = abs(int(answer) - truth) <= 0.005 * truth
-    return _report(ok, f"{truth:,} MACs", f"the counter says {truth:,} MACs, you said {answer:,}")
+def check_two_player_shapley(answer: float) -> bool:
+    """Exercise (lesson 03): φ_1 of the two-filter hand game of the lesson, worked out by hand."""
+    from pruning_lib.criteria.snpfi import exact_shapley
+
+    phi = exact_shapley(_two_player_game, 2)
+    truth = float(phi[0])
+    full = _two_player_game(torch.ones(1, 2))
+    alone = _two_player_game(torch.tensor([[1.0, 0.0]]))
+    other = _two_player_game(torch.tensor([[0.0, 1.0]]))
+    answer = float(answer)
+    if abs(answer - truth) < 1e-9:
+        return _right(f"φ_1 = {truth:g}: the mean of its gains in the two orders "
+                      f"(first: +{float(alone):g}; second: +{float(full - other):g})")
+    hint = ("write down the two orders in which the filters can join; in each, filter one's gain is "
+            "v(with it) − v(without it); φ_1 is the mean of the two gains")
+    if abs(answer - float(alone)) < 1e-9:
+        return _wrong(f"{answer:g} is filter one's gain when it joins first; it also has an order where it "
+                      "joins second", hint)
+    if abs(answer - float(full - other)) < 1e-9:
+        return _wrong(f"{answer:g} is filter one's gain when it joins second; it also has an order where it "
+                      "joins first", hint)
+    if abs(answer - float(phi[1])) < 1e-9:
+        return _wrong(f"{answer:g} is the other filter's Shapley value", hint)
+    if abs(answer - float(full)) < 1e-9:
+        return _wrong(f"{answer:g} is the value of the whole team, which the Shapley values share", hint)
+    return _wrong(f"{answer:g} is not φ_1", hint)
 
 
-def check_coupled(answer: Iterable[str], model: nn.Module, layer: str, example_input: Tensor) -> bool:
-    """Exercise: the set of prunable convs whose output channels are coupled to ``layer``."""
-    group = next(g for g in surgery.coupled_groups(model, example_input) if layer in g)
-    given = set(answer)
-    return _report(given == set(group), f"{layer} is coupled with {sorted(set(group) - {layer})}",
-                   f"missing {sorted(set(group) - given)}; not coupled {sorted(given - set(group))}")
+# --- lesson 04 -------------------------------------------------------------------------------------
+
+def check_expected_off(answer: float, *, n_units: int, keep_prob: float) -> bool:
+    """Exercise (lesson 04): the expected number of filters one random keep-mask switches off."""
+    truth = n_units * (1 - keep_prob)
+    answer = float(answer)
+    if abs(answer - truth) < 0.5:
+        return _right(f"{truth:.1f} filters: each is off with probability 1 − q")
+    hint = ("each filter is switched off independently, with probability 1 − q; the expected count is "
+            "the sum of these probabilities over all filters (linearity of expectation)")
+    if abs(answer - n_units * keep_prob) < 0.5:
+        return _wrong(f"{answer:g} is how many filters stay on: q is the keep probability", hint)
+    if 0 < answer <= 1:
+        return _wrong(f"{answer:g} looks like a probability; the question asks for a number of filters", hint)
+    return _wrong(f"{answer:g} is too {'high' if answer > truth else 'low'}", hint)
 
 
-def check_own_mac_share(answer: float, model: nn.Module, layer: str, n_removed: int,
-                        example_input: Tensor, *, exclude: Sequence[str] = ()) -> bool:
-    """Exercise: the share (%) of ``model``'s MACs saved inside ``layer`` alone when it loses
-    ``n_removed`` filters (own-layer counting; tolerance 0.05 percentage points)."""
-    conv = dict(model.named_modules())[layer]
-    plan = {"removed": {layer: list(range(n_removed))}, "coupled": []}
-    truth = 100 * metrics.own_layer_saving(model, plan, example_input) / metrics.count_macs(
-        model, example_input, exclude=exclude)
-    return _report(abs(float(answer) - truth) < 0.05,
-                   f"{truth:.2f}% of the MACs: {n_removed}/{conv.out_channels} of {layer}'s share",
-                   f"expected {truth:.2f}%, you said {answer}: take the layer's MACs "
-                   f"(metrics.conv_macs), times {n_removed}/{conv.out_channels}, over the total")
-
+# --- lesson 05 -------------------------------------------------------------------------------------
 
 def check_stop_index(answer: int, scores: Sequence[float]) -> bool:
-    """Exercise: the block index where the layer-pruning stop rule stops (``pls.stop_index``)."""
+    """Exercise (lesson 05): the block index where the layer-pruning stop rule cuts (``pls.stop_index``)."""
     from pruning_lib.criteria.pls import stop_index
 
     truth = stop_index(scores)
-    return _report(int(answer) == truth,
-                   f"index {truth}: the first block whose successor does not score higher",
-                   f"expected {truth}, you said {answer}: walk while the next score is strictly higher")
+    answer = int(answer)
+    if answer == truth:
+        return _right(f"index {truth}: the first block whose successor does not score higher")
+    hint = ("walk from index zero while the next score is strictly higher than the current one; "
+            "a tie is not a rise")
+    if not 0 <= answer < len(scores):
+        return _wrong(f"{answer} is not an index of the score list (indices start at zero)", hint)
+    if answer > truth and answer == max(range(len(scores)), key=lambda i: scores[i]):
+        return _wrong(f"index {answer} has the highest score, but the rule does not look for the maximum: "
+                      "it stops earlier", hint)
+    if answer > truth:
+        return _wrong(f"the rule never reaches index {answer}: some earlier block is followed by a score "
+                      "that is not higher", hint)
+    return _wrong(f"too early: after index {answer} the score still rises, so the walk goes on", hint)
 
 
 def check_max_mean_vip(answer: float) -> bool:
-    """Exercise: the largest possible mean VIP of a block (1, since Σ_j VIP_j² = p)."""
-    return _report(abs(float(answer) - 1.0) < 1e-9, "1: Σ VIP² = p, so mean VIP ≤ sqrt(mean VIP²) = 1, "
-                   "with equality only when every VIP is 1",
-                   f"not {answer}: use Σ_j VIP_j² = p and the inequality mean(x) ≤ sqrt(mean(x²))")
+    """Exercise (lesson 05): the largest possible block score (mean VIP), for any block and data."""
+    truth = 1.0                                    # Σ_j VIP_j² = p  ⇒  mean VIP ≤ √(p / p)
+    answer = float(answer)
+    if abs(answer - truth) < 1e-9:
+        return _right(f"{truth:g}: Σ VIP² = p, so mean VIP ≤ √(mean VIP²) = {truth:g}, with equality only "
+                      "when every VIP is the same")
+    hint = ("Σ_j VIP_j² = p tells you the mean of the VIP² over the p features; then use "
+            "mean(x) ≤ √(mean(x²))")
+    if answer > truth:
+        return _wrong(f"{answer:g} is above the ceiling (p is the sum of the squares, not a mean)", hint)
+    return _wrong(f"{answer:g} is below the ceiling: a block whose VIPs are all equal scores higher", hint)
 
 
-ACTIVE = frozenset({"mean_activation", "apoz", "hrank", "ensemble", "snpfi", "pls_layer"})
+# --- lesson 06 -------------------------------------------------------------------------------------
+
+def check_own_mac_share(answer: float, model: nn.Module, layer: str, n_removed: int,
+                        example_input: Tensor, *, exclude: Sequence[str] = ()) -> bool:
+    """Exercise (lesson 06): the share (%) of ``model``'s MACs saved inside ``layer`` alone when it loses
+    ``n_removed`` filters (own-layer counting; tolerance 0.05 percentage points)."""
+    conv = dict(model.named_modules())[layer]
+    total = metrics.count_macs(model, example_input, exclude=exclude)
+    layer_share = 100 * metrics.conv_macs(model, example_input)[layer] / total
+    truth = layer_share * n_removed / conv.out_channels
+    answer = float(answer)
+    if abs(answer - truth) < 0.05:
+        return _right(f"{truth:.2f}% of the MACs: {n_removed}/{conv.out_channels} of {layer}'s share")
+    hint = (f"take {layer}'s MACs (metrics.conv_macs), times the fraction of its filters removed, over the "
+            "total MACs" + (" without the front end" if exclude else "") + ", in percent; the next layer "
+            "does not count here")
+    if abs(answer - layer_share) < 0.05:
+        return _wrong(f"{answer:g}% is the whole layer's share, as if every filter went", hint)
+    if abs(answer - layer_share * (conv.out_channels - n_removed) / conv.out_channels) < 0.05:
+        return _wrong(f"{answer:g}% is the share of the filters that stay", hint)
+    if abs(100 * answer - truth) < 0.05:
+        return _wrong(f"{answer:g} is a fraction; the question asks for a percentage", hint)
+    if exclude and abs(answer - truth * total / metrics.count_macs(model, example_input)) < 0.05:
+        return _wrong(f"{answer:g}% is a share of all MACs, front end included", hint)
+    return _wrong(f"{answer:g}% is too {'high' if answer > truth else 'low'}", hint)
+
+
+# --- lesson 07 -------------------------------------------------------------------------------------
+
 CRITERIA_QUIZ = ("l1", "fpgm", "operator_norm", "similarity", "mean_activation", "apoz", "hrank",
                  "ensemble", "snpfi", "pls_layer")
 
 
+def _active_in_quiz() -> frozenset[str]:
+    """The quiz's criteria that need data: the library's active criteria and lessons 03–05's methods."""
+    from pruning_lib.criteria import ACTIVE_CRITERIA
+
+    return frozenset(ACTIVE_CRITERIA) | {"ensemble", "snpfi", "pls_layer"}
+
+
 def check_active_criteria(answer: Iterable[str]) -> bool:
-    """Exercise: which of ``CRITERIA_QUIZ`` need data (are active)?"""
+    """Exercise (lesson 07): which of ``CRITERIA_QUIZ`` need data (are active)?"""
+    active = _active_in_quiz()
     given = set(answer)
     unknown = given - set(CRITERIA_QUIZ)
+    hint = ("a criterion is active when computing it needs a forward pass on images (activations, "
+            "labels or a loss); a passive one reads only conv.weight")
     if unknown:
-        return _report(False, "", f"not in the quiz: {sorted(unknown)}; choose among {list(CRITERIA_QUIZ)}")
-    return _report(given == ACTIVE, f"active: {sorted(ACTIVE)}; the rest read only the weights",
-                   f"missing {sorted(ACTIVE - given)}; not active {sorted(given - ACTIVE)}")
-
-
-def check_expected_off(answer: float, *, n_units: int, keep_prob: float) -> bool:
-    """Exercise: the expected number of filters switched off in one random mask, N·(1 − q)."""
-    truth = n_units * (1 - keep_prob)
-    return _report(abs(float(answer) - truth) < 0.5,
-                   f"{truth:.1f} filters: each is off with probability 1 − q",
-                   f"expected N·(1 − q) = {n_units}·{1 - keep_prob:.2f} = {truth:.1f}, you said {answer}")
-
-
-def check_two_player_shapley(answer: float) -> bool:
-    """Exercise: φ_1 of the game v(∅)=0, v({1})=1, v({2})=3, v({1,2})=6: ½[(1 − 0) + (6 − 3)] = 2."""
-    truth = 0.5 * ((1 - 0) + (6 - 3))
-    return _report(abs(float(answer) - truth) < 1e-9,
-                   f"φ_1 = {truth:g}: the mean of its gains in the two orders (1 first: +1; 2 first: +3)",
-                   f"expected {truth:g}, you said {answer}: average filter 1's gain over the orders (1, 2) "
-                   "and (2, 1)")
+        return _wrong(f"not in the quiz: {sorted(unknown)}",
+                      "choose among the names in checks.CRITERIA_QUIZ; " + hint)
+    if given == active:
+        return _right(f"active: {sorted(active)}; the rest read only the weights")
+    wrong, missing = sorted(given - active), len(active - given)
+    parts = ([f"{wrong} read only the weights"] if wrong else []) + (
+        [f"{missing} criteria that need data are missing"] if missing else [])
+    return _wrong("; ".join(parts), hint)
