@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from IPython.display import Code, Markdown
 
 from pruning_lib import selection
@@ -30,10 +31,45 @@ def test_show_source_returns_highlighted_code():
     assert code.data == display.source_text(norms.fpgm)
 
 
-def test_notation_table_lists_every_symbol():
+def test_glossary_renders_the_notation_page():
+    page = display.glossary()
+    assert isinstance(page, Markdown)
+    assert page.data == display.NOTATION_PAGE.read_text(encoding="utf-8")
+    assert page.data.startswith("# Notation")
+
+
+def test_notation_page_tables_are_well_formed():
+    sections = display.notation_sections()
+    assert {"Convolutions and filters", "Scores, plans and cost", "Data"} <= set(sections)
+    for title, text in sections.items():
+        rows = [line for line in text.splitlines() if line.startswith("|")]
+        if rows:
+            assert rows[0] == "| symbol | meaning | shape or type | in code | lessons |", title
+            widths = {len(r.replace("\\|", "").split("|")) for r in rows}
+            assert widths == {7}, (title, widths)
+
+
+def test_one_meaning_per_letter_for_the_counts():
+    """n filters, c channels, N images, K classes, T samples: each defined in exactly one row."""
+    rows = [line for line in display.NOTATION_PAGE.read_text(encoding="utf-8").splitlines()
+            if line.startswith("| $")]
+    for symbol in ("$n$", "$c$", "$N$", "$K$", "$T$", "$m$", "$W$"):
+        assert sum(r.startswith(f"| {symbol} |") for r in rows) == 1, symbol
+
+
+def test_glossary_picks_sections_in_order():
+    part = display.glossary(["Data", "Convolutions and filters"]).data
+    assert part.index("## Data") < part.index("## Convolutions and filters")
+    assert "## Games" not in part and "| $K$ | number of classes |" in part
+
+
+def test_glossary_rejects_an_unknown_section():
+    with pytest.raises(KeyError, match="no section"):
+        display.glossary(["Quantum"])
+
+
+def test_notation_table_is_the_glossarys_first_sections():
     table = display.notation_table()
     assert isinstance(table, Markdown)
-    lines = table.data.splitlines()
-    assert lines[0] == "| symbol | in code | shape | meaning |"
-    assert len(lines) == 2 + len(display.NOTATION)
-    assert "`prune_ratio`" in table.data
+    assert "| $n$ | number of filters" in table.data and "## Data" not in table.data
+    assert "C_out" not in table.data

@@ -6,16 +6,13 @@ Introduced in: notebooks/00_tour.ipynb (§The pipeline).
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from pathlib import Path
 
-NOTATION = (
-    ("W", "conv.weight", "(C_out, C_in, kH, kW)", "weights of one conv layer; W[i] is filter i"),
-    ("A", "activations", "(N, C, H, W)", "a layer's output feature maps for N images"),
-    ("scores", "criterion(W)", "(C_out,)", "importance of each filter; higher = keep"),
-    ("prune_ratio", "ratio", "float in [0, 1)", "fraction of filters REMOVED"),
-    ("plan", "selection.plan_*", "JSON dict", "{'removed': {layer: [indices]}, 'coupled': [[layers]]}"),
-    ("MACs", "metrics.count_macs", "int", "multiply-accumulates of one forward pass"),
-)
+from pruning_lib.repro import REPO_ROOT
+
+NOTATION_PAGE = REPO_ROOT / "docs" / "notation.md"
+LESSON_00_SECTIONS = ("Convolutions and filters", "Scores, plans and cost")
 
 
 def source_text(obj: Callable | type) -> str:
@@ -34,10 +31,47 @@ def show_source(obj: Callable | type):  # noqa: ANN201  (IPython is optional)
     return Code(source_text(obj), language="python")
 
 
-def notation_table():  # noqa: ANN201
-    """The notation used across the lessons, as a Markdown table."""
+def notation_sections(page: Path = NOTATION_PAGE) -> dict[str, str]:
+    """The ``## `` sections of the notation page, by title, each with its heading line.
+
+    Raises:
+        FileNotFoundError: ``page`` does not exist (the repository's docs/ folder is needed).
+    """
+    sections: dict[str, str] = {}
+    title = None
+    for line in page.read_text(encoding="utf-8").splitlines():
+        if line.startswith("## "):
+            title = line[3:].strip()
+            sections[title] = ""
+        if title is not None:
+            sections[title] += line + "\n"
+    return sections
+
+
+def glossary(sections: Sequence[str] | None = None, page: Path = NOTATION_PAGE):  # noqa: ANN201
+    """The notation used across the lessons (docs/notation.md), rendered as Markdown in a notebook.
+
+    Args:
+        sections: Titles of the ``## `` sections to show, in this order; default: the whole page.
+        page: The Markdown file to read.
+
+    Returns:
+        An ``IPython.display.Markdown`` object.
+
+    Raises:
+        KeyError: a title in ``sections`` is not a section of the page.
+    """
     from IPython.display import Markdown
 
-    lines = ["| symbol | in code | shape | meaning |", "|---|---|---|---|"]
-    lines += [f"| `{s}` | `{c}` | {shape} | {m} |" for s, c, shape, m in NOTATION]
-    return Markdown("\n".join(lines))
+    if sections is None:
+        return Markdown(page.read_text(encoding="utf-8"))
+    found = notation_sections(page)
+    missing = [t for t in sections if t not in found]
+    if missing:
+        raise KeyError(f"no section {missing} in {page.name}; sections: {list(found)}")
+    return Markdown("\n".join(found[t] for t in sections))
+
+
+def notation_table():  # noqa: ANN201
+    """The first two sections of the glossary (filters, scores, plans and cost), as lesson 00 shows."""
+    return glossary(LESSON_00_SECTIONS)
