@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv lab test e2e book clean
+.PHONY: venv lab data test e2e book clean
 
 venv: $(STAMP)
 
@@ -20,8 +20,23 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -e '.[notebooks,audio,dev]'
 	touch $@
 
+# JupyterLab on notebooks/: says which Fashion-MNIST the lessons will use, then the URL to open.
+# As root (a container, a course VM) it adds --allow-root. Another port: make lab LAB_PORT=8890;
+# extra options: LAB_ARGS='--ip=0.0.0.0 --no-browser'.
+LAB_PORT ?= 8888
+LAB_ARGS ?=
 lab: venv
-	$(BIN)/jupyter lab notebooks/
+	@$(BIN)/python -m pruning_lib.data --which
+	@token=$$($(BIN)/python -c 'import secrets; print(secrets.token_hex(24))'); \
+	root_flag=""; if [ "$$(id -u)" = 0 ]; then root_flag="--allow-root"; fi; \
+	echo "make lab: open http://127.0.0.1:$(LAB_PORT)/lab?token=$$token"; \
+	JUPYTER_TOKEN=$$token exec $(BIN)/jupyter lab notebooks/ --port=$(LAB_PORT) \
+		--ServerApp.port_retries=0 $$root_flag $(LAB_ARGS)
+
+# The full Fashion-MNIST (60,000 / 10,000): the Debian package when root, else a torchvision download
+# when PRUNING_DOWNLOAD=1, else a message saying how (the lessons then use the vendored subset).
+data: venv
+	$(BIN)/python -m pruning_lib.data --get
 
 # Lint, fast tests, then every notebook in FAST mode. No notebooks is a failure, and so is
 # pytest's exit code 5 ("no tests collected"): make stops on any non-zero exit.

@@ -178,3 +178,23 @@ def test_ci_run_is_an_executable_strict_bash_script_running_make_test():
     assert "make test" in lines                       # unconditional, at top level
     assert "make e2e" in lines and lines.index("make test") < lines.index("make e2e")
     assert "SKIPPING make e2e" in text                # says so plainly when it cannot run it
+
+
+def test_ci_run_gets_data_first_and_reruns_the_unit_suite_under_other_kernels():
+    lines = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()]
+    assert lines.index("if ! make data; then") < lines.index("make test")   # a failure does not stop CI
+    reruns = [i for i, line in enumerate(lines) if line.startswith("unit ")]
+    assert len(reruns) == 2 and all(lines.index("make test") < i < lines.index("make e2e") for i in reruns)
+    assert "ONEDNN_MAX_CPU_ISA=AVX2" in lines[reruns[0]]
+    assert "ATEN_CPU_CAPABILITY=default" in lines[reruns[1]]
+    assert any('pytest -q -p no:randomly -m "not slow"' in line for line in lines)
+
+
+def test_makefile_lab_allows_root_and_prints_the_source_and_url():
+    makefile = (ROOT / "Makefile").read_text()
+    lab = makefile.split("\nlab: venv\n", 1)[1].split("\n\n", 1)[0]
+    assert "python -m pruning_lib.data --which" in lab
+    assert 'if [ "$$(id -u)" = 0 ]; then root_flag="--allow-root"' in lab
+    assert "make lab: open http://127.0.0.1:$(LAB_PORT)/lab?token=$$token" in lab
+    data_target = makefile.split("\ndata: venv\n", 1)[1].split("\n\n", 1)[0]
+    assert "python -m pruning_lib.data --get" in data_target
