@@ -1,5 +1,12 @@
-"""Experiments the lessons run: ratio sweeps (prune → evaluate → fine-tune → evaluate) and
+"""Experiments the lessons run: ratio and MAC-budget sweeps, the from-scratch baseline, and
 agreement between criteria.
+
+Every pruned network is measured at three stages: "pruned" (as surgery left it), "recalibrated"
+(BatchNorm statistics re-estimated on training images, ``train.recalibrate_bn``) and "fine-tuned"
+(the fine-tune starts from the *recalibrated* model). Sweeps take ``seeds=``: one fine-tune per seed,
+and for a criterion given as a scores *factory* (``seed -> scores``, e.g. ``random_scores_factory``)
+also one draw per seed. Every record carries "seed", "loss", "accuracy" and "hits", the per-image
+correctness on the test loader (a bool tensor of shape (n,)) that ``stats.paired_bootstrap`` pairs.
 
 Every function returns plain records (dicts) that pandas and seaborn read directly; nothing here
 plots or prints.
@@ -9,10 +16,12 @@ Introduced in: notebooks/01_norms_and_operator_norm.ipynb (§Experiment).
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import itertools
 import statistics
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -20,7 +29,10 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from pruning_lib import depth, metrics, selection, surgery, train
+from pruning_lib import criteria, depth, metrics, scoped, selection, surgery, train
+
+Scores = dict[str, Tensor]
+ScoresOrFactory = Scores | Callable[[int], Scores]
 
 
 @dataclass(frozen=True)
@@ -32,10 +44,14 @@ class SweepSetup:
         test_loader: Where accuracy is measured (its size is reported as ``n``).
         groups: Coupled conv groups (``surgery.coupled_groups``).
         train_loader: Fine-tuning data; None = no fine-tuning.
-        finetune: Fine-tuning recipe; None = no fine-tuning.
+        finetune: Fine-tuning recipe; None = no fine-tuning. Its ``seed`` is the default seed.
         plan_fn: ``selection.plan_uniform`` (default) or ``selection.plan_global``.
         macs_exclude: Submodules left out of MAC counts (``metrics.count_macs``), e.g.
             ``("frontend",)`` to count the audio CNNs without their log-mel front end.
+        recalibrate_loader: Training images for BatchNorm recalibration (``train.recalibrate_bn``);
+            None = ``train_loader``. Never the test loader (its statistics would leak the test images).
+        recalibrate_images: Images forwarded for recalibration; 0 = no "recalibrated" stage (then
+            the fine-tune starts from the pruned model).
     """
 
     example_input: Tensor
@@ -45,73 +61,173 @@ class SweepSetup:
     finetune: train.TrainConfig | None = None
     plan_fn: Callable[..., dict] = selection.plan_uniform
     macs_exclude: Sequence[str] = ()
+    recalibrate_loader: DataLoader | None = None
+    recalibrate_images: int = 1000
+
+    @property
+    def calibration_loader(self) -> DataLoader | None:
+        """The loader recalibration uses (None: no "recalibrated" stage)."""
+        if self.recalibrate_images < 1:
+            return None
+        return self.recalibrate_loader if self.recalibrate_loader is not None else self.train_loader
+
+    def default_seeds(self) -> list[int]:
+        """[the fine-tune recipe's seed] (or [0] without fine-tuning)."""
+        return [self.finetune.seed if self.finetune is not None else 0]
 
 
-def prune_and_evaluate(model: nn.Module, scores: dict[str, Tensor], ratio: float,
-                       setup: SweepSetup) -> list[dict]:
-    """Prune a copy of ``model`` at ``ratio``, evaluate it, and (if set up) fine-tune and evaluate.
+def random_scores_factory(model: nn.Module, layers: Sequence[str] | None = None) -> Callable[[int], Scores]:
+    """``seed -> random scores`` for every conv of ``model``: draw ``seed`` is reproducible.
+
+    The scores of one draw come from one generator seeded with ``seed`` and visit the layers in the
+    model's order, so draw s is the same whatever ran before. Pass the factory as a criterion to the
+    sweeps: each seed then gets its own draw (and fine-tune seed).
+    """
+    def draw(seed: int) -> Scores:
+        generator = torch.Generator().manual_seed(seed)
+        return criteria.score_model(model, lambda w: criteria.random_scores(w, generator), layers=layers)
+    return draw
+
+
+@torch.no_grad()
+def evaluate_images(model: nn.Module, loader: Iterable[tuple[Tensor, Tensor]]) -> dict:
+    """``train.evaluate`` plus each test image's correctness, in one pass (model in eval mode).
 
     Returns:
-        One record per stage ("pruned", and "fine-tuned" when fine-tuning is set up):
-        {"ratio", "stage", "accuracy", "correct", "n", "macs", "params", "seconds"}.
+        {"loss", "accuracy", "correct", "n", "hits"}: "hits" is a bool tensor (n,), True where the
+        prediction is right, in loader order (what ``stats.paired_bootstrap`` pairs).
+
+    Raises:
+        ValueError: an empty loader.
     """
-    plan = setup.plan_fn(scores, ratio, groups=setup.groups)
-    return [{"ratio": ratio, **r} for r in evaluate_plan(model, plan, setup)]
+    losses, hits = [], []
+    with scoped.eval_mode(model):
+        for x, y in loader:
+            logits = model(x)                                                      # (B, K)
+            losses.append(nn.functional.cross_entropy(logits, y, reduction="none"))  # (B,)
+            hits.append(logits.argmax(1) == y)
+    if not hits:
+        raise ValueError("evaluate_images() got an empty loader")
+    hit = torch.cat(hits)
+    n, correct = len(hit), int(hit.sum())
+    return {"loss": float(torch.cat(losses).sum()) / n, "accuracy": correct / n, "correct": correct,
+            "n": n, "hits": hit}
 
 
-def evaluate_plan(model: nn.Module, plan: dict, setup: SweepSetup) -> list[dict]:
-    """Apply ``plan`` to a copy of ``model``, evaluate, and (if set up) fine-tune and evaluate.
+def _seeds(setup: SweepSetup, seeds: Sequence[int] | None) -> list[int]:
+    """``seeds`` as a list (None: ``setup.default_seeds()``); raises ValueError if empty or repeated."""
+    out = setup.default_seeds() if seeds is None else [int(s) for s in seeds]
+    if not out or len(set(out)) != len(out):
+        raise ValueError(f"seeds must be distinct and at least one, got {seeds}")
+    return out
+
+
+def _per_seed(scores: ScoresOrFactory, seeds: list[int]) -> list[tuple[list[int], Scores]]:
+    """[(seeds, scores)]: fixed scores serve every seed at once, a factory is drawn once per seed."""
+    if callable(scores):
+        return [([seed], scores(seed)) for seed in seeds]
+    return [(seeds, scores)]
+
+
+def prune_and_evaluate(model: nn.Module, scores: ScoresOrFactory, ratio: float,
+                       setup: SweepSetup, *, seeds: Sequence[int] | None = None) -> list[dict]:
+    """Prune a copy of ``model`` at ``ratio``, then measure it as ``evaluate_pruned`` does.
+
+    Args:
+        model: The unpruned model (untouched).
+        scores: {conv name: (n,)}, or a factory ``seed -> scores`` (one draw per seed).
+        ratio: Fraction of filters removed, in [0, 1).
+        setup: Loaders, coupling, recalibration, fine-tuning recipe.
+        seeds: Fine-tune seeds (None: the recipe's seed).
 
     Returns:
-        One record per stage: {"stage", "accuracy", "correct", "n", "macs", "params", "seconds"}.
+        Records of ``evaluate_pruned`` with "ratio" added.
     """
+    rows = []
+    for group, fixed in _per_seed(scores, _seeds(setup, seeds)):
+        plan = setup.plan_fn(fixed, ratio, groups=setup.groups)
+        rows += [{"ratio": ratio, **r} for r in evaluate_plan(model, plan, setup, seeds=group)]
+    return rows
+
+
+def evaluate_plan(model: nn.Module, plan: dict, setup: SweepSetup, *,
+                  seeds: Sequence[int] | None = None) -> list[dict]:
+    """Apply ``plan`` to a copy of ``model``, then measure it as ``evaluate_pruned`` does."""
     start = time.perf_counter()
-    return evaluate_pruned(surgery.apply_plan(model, plan, setup.example_input), setup, start=start)
+    return evaluate_pruned(surgery.apply_plan(model, plan, setup.example_input), setup, start=start,
+                           seeds=seeds)
 
 
-def evaluate_pruned(pruned: nn.Module, setup: SweepSetup, *, start: float | None = None) -> list[dict]:
-    """Evaluate an already pruned model, and (if set up) fine-tune a copy and evaluate it.
+def evaluate_pruned(pruned: nn.Module, setup: SweepSetup, *, seeds: Sequence[int] | None = None,
+                    start: float | None = None) -> list[dict]:
+    """Measure an already pruned model at three stages; ``pruned`` is untouched.
+
+    1. "pruned": as surgery left it;
+    2. "recalibrated": a copy with BatchNorm statistics re-estimated on
+       ``setup.recalibrate_images`` training images (``train.recalibrate_bn``), if a
+       calibration loader is set up;
+    3. "fine-tuned": a fine-tune of the *recalibrated* copy (of the pruned model without
+       recalibration) with ``setup.finetune`` and each seed, if fine-tuning is set up.
+
+    Stages 1 and 2 do not depend on the fine-tune seed: they are measured once and repeated in
+    every seed's records, so each seed has the same stages.
 
     Returns:
-        One record per stage: {"stage", "accuracy", "correct", "n", "macs", "params", "seconds"}
-        ("seconds" counts from ``start``, default: now).
+        Per seed, one record per stage: {"seed", "stage", "loss", "accuracy", "correct", "n",
+        "hits", "macs", "params", "seconds"} ("hits": (n,) bool, see ``evaluate_images``;
+        "seconds" counts from ``start``, default: now, to the end of that stage).
     """
     start = time.perf_counter() if start is None else start
+    seeds = _seeds(setup, seeds)
     common = {"macs": metrics.count_macs(pruned, setup.example_input, exclude=setup.macs_exclude),
               "params": metrics.count_params(pruned)}
-    records = [{**common, "stage": "pruned", **train.evaluate(pruned, setup.test_loader)}]
-    if setup.finetune is not None and setup.train_loader is not None:
-        tuned, _ = train.fine_tune(pruned, setup.train_loader, None, setup.finetune)
-        records.append({**common, "stage": "fine-tuned", **train.evaluate(tuned, setup.test_loader)})
-    for record in records:
-        record["seconds"] = round(time.perf_counter() - start, 2)
+    shared = [{**common, "stage": "pruned", **evaluate_images(pruned, setup.test_loader),
+               "seconds": round(time.perf_counter() - start, 2)}]
+    base = pruned
+    if setup.calibration_loader is not None:
+        base = train.recalibrate_bn(pruned, setup.calibration_loader, setup.recalibrate_images)
+        shared.append({**common, "stage": "recalibrated", **evaluate_images(base, setup.test_loader),
+                       "seconds": round(time.perf_counter() - start, 2)})
+    records = []
+    for seed in seeds:
+        records += [{"seed": seed, **r} for r in shared]
+        if setup.finetune is not None and setup.train_loader is not None:
+            config = dataclasses.replace(setup.finetune, seed=seed)
+            tuned, _ = train.fine_tune(base, setup.train_loader, None, config)
+            records.append({"seed": seed, **common, "stage": "fine-tuned",
+                            **evaluate_images(tuned, setup.test_loader),
+                            "seconds": round(time.perf_counter() - start, 2)})
     return records
 
 
-def ratio_sweep(model: nn.Module, scores_by_criterion: dict[str, dict[str, Tensor]],
-                ratios: Sequence[float], setup: SweepSetup, *, label: str = "") -> list[dict]:
+def ratio_sweep(model: nn.Module, scores_by_criterion: dict[str, ScoresOrFactory],
+                ratios: Sequence[float], setup: SweepSetup, *, label: str = "",
+                seeds: Sequence[int] | None = None) -> list[dict]:
     """Run ``prune_and_evaluate`` for every criterion × ratio (a tqdm bar shows progress).
 
     Args:
         model: The unpruned model (untouched).
-        scores_by_criterion: {criterion: {conv name: (n,)}}.
+        scores_by_criterion: {criterion: {conv name: (n,)} or a factory ``seed -> scores``
+            (e.g. ``random_scores_factory``: one random draw per seed)}.
         ratios: Fractions of filters removed, each in [0, 1).
-        setup: Loaders, coupling, fine-tuning recipe.
+        setup: Loaders, coupling, recalibration, fine-tuning recipe.
         label: Stored as "model" in every record (e.g. "vgg16_slim").
+        seeds: Fine-tune seeds (and draws of factories); None: the recipe's seed.
 
     Returns:
-        Records with "model" and "criterion" added (see ``prune_and_evaluate``).
+        Records with "model" and "criterion" added (see ``evaluate_pruned``), one per criterion ×
+        ratio × seed × stage.
     """
     rows = []
     combos = list(itertools.product(scores_by_criterion, ratios))
     for criterion, ratio in tqdm(combos, desc=f"sweep {label}".strip(), leave=False):
-        for record in prune_and_evaluate(model, scores_by_criterion[criterion], ratio, setup):
+        for record in prune_and_evaluate(model, scores_by_criterion[criterion], ratio, setup, seeds=seeds):
             rows.append({"model": label, "criterion": criterion, **record})
     return rows
 
 
 def plan_table(model: nn.Module, plans: dict[str, dict[str, dict]], setup: SweepSetup, *,
-               label: str = "") -> list[dict]:
+               label: str = "", seeds: Sequence[int] | None = None) -> list[dict]:
     """Evaluate named plans per criterion: the layer-by-layer table of Interspeech'22.
 
     Every plan is applied to a fresh copy of ``model`` and evaluated (and fine-tuned, if the setup
@@ -121,13 +237,14 @@ def plan_table(model: nn.Module, plans: dict[str, dict[str, dict]], setup: Sweep
     Args:
         model: The unpruned model (untouched).
         plans: {criterion: {configuration name, e.g. "C1+C2": plan}}.
-        setup: Loaders, fine-tuning recipe, ``macs_exclude``.
+        setup: Loaders, recalibration, fine-tuning recipe, ``macs_exclude``.
         label: Stored as "model" in every record.
+        seeds: Fine-tune seeds (None: the recipe's seed).
 
     Returns:
-        Records {"model", "criterion", "config", "stage", "accuracy", "correct", "n", "params",
-        "macs", "own_reduction", "with_next_reduction", "seconds"}; the reductions are fractions
-        of the unpruned model's MACs.
+        Records {"model", "criterion", "config", "seed", "stage", "loss", "accuracy", "correct",
+        "n", "hits", "params", "macs", "own_reduction", "with_next_reduction", "seconds"}; the
+        reductions are fractions of the unpruned model's MACs.
     """
     base = metrics.count_macs(model, setup.example_input, exclude=setup.macs_exclude)
     rows = []
@@ -135,7 +252,7 @@ def plan_table(model: nn.Module, plans: dict[str, dict[str, dict]], setup: Sweep
     for criterion, config in tqdm(combos, desc=f"table {label}".strip(), leave=False):
         plan = plans[criterion][config]
         saved_own = metrics.own_layer_saving(model, plan, setup.example_input)
-        for record in evaluate_plan(model, plan, setup):
+        for record in evaluate_plan(model, plan, setup, seeds=seeds):
             rows.append({"model": label, "criterion": criterion, "config": config, **record,
                          "own_reduction": saved_own / base,
                          "with_next_reduction": (base - record["macs"]) / base})
@@ -188,49 +305,161 @@ def match_macs(model: nn.Module, scores: dict[str, Tensor], target_macs: float, 
     return grid[best], at(best)[1]
 
 
-def budget_sweep(model: nn.Module, scores_by_criterion: dict[str, dict[str, Tensor]],
+def budget_sweep(model: nn.Module, scores_by_criterion: dict[str, ScoresOrFactory],
                  budgets: Sequence[float], setup: SweepSetup, *, label: str = "",
-                 step: float = 0.01) -> list[dict]:
+                 step: float = 0.01, seeds: Sequence[int] | None = None) -> list[dict]:
     """Compare criteria at equal cost: for each MAC budget, prune by each criterion at the ratio whose
-    MACs come closest to it (``match_macs`` with ``setup.plan_fn``: uniform or global), then evaluate
-    (and fine-tune, if set up).
+    MACs come closest to it (``match_macs`` with ``setup.plan_fn``: uniform or global), then measure
+    the three stages of ``evaluate_pruned`` (pruned, recalibrated, fine-tuned from the recalibrated
+    model) for every seed.
 
     Args:
         model: The unpruned model (untouched).
-        scores_by_criterion: {criterion: {conv name: (n,)}}.
+        scores_by_criterion: {criterion: {conv name: (n,)} or a factory ``seed -> scores``
+            (e.g. ``random_scores_factory``: one random draw per seed)}.
         budgets: MACs to keep, as fractions of the unpruned model's, e.g. [0.5, 0.25].
-        setup: Loaders, coupling (``groups``), fine-tuning, ``macs_exclude`` (left out of every count).
+        setup: Loaders, coupling (``groups``), recalibration, fine-tuning, ``macs_exclude`` (left out
+            of every count).
         label: Stored as "model" in every record.
         step: Ratio grid of ``match_macs``.
+        seeds: Fine-tune seeds (and draws of factories); None: the recipe's seed.
 
     Returns:
-        Records {"model", "criterion", "budget", "ratio", "macs_fraction", "stage", "accuracy",
-        "correct", "n", "macs", "params", "seconds"} (one per stage).
+        Records {"model", "criterion", "budget", "ratio", "macs_fraction", "seed", "stage", "loss",
+        "accuracy", "correct", "n", "hits", "macs", "params", "seconds"}, one per criterion × budget
+        × seed × stage.
     """
     if any(not 0 < b <= 1 for b in budgets):
         raise ValueError(f"budgets are fractions of the unpruned MACs in (0, 1], got {list(budgets)}")
+    seeds = _seeds(setup, seeds)
     base = metrics.count_macs(model, setup.example_input, exclude=setup.macs_exclude)
     rows = []
     combos = list(itertools.product(scores_by_criterion, budgets))
     for criterion, budget in tqdm(combos, desc=f"budgets {label}".strip(), leave=False):
+        for group, scores in _per_seed(scores_by_criterion[criterion], seeds):
+            start = time.perf_counter()
+            ratio, pruned = match_macs(model, scores, budget * base, setup.example_input,
+                                       groups=setup.groups, step=step, exclude=setup.macs_exclude,
+                                       plan_fn=setup.plan_fn)
+            for record in evaluate_pruned(pruned, setup, start=start, seeds=group):
+                rows.append({"model": label, "criterion": criterion, "budget": budget, "ratio": ratio,
+                             "macs_fraction": record["macs"] / base, **record})
+    return rows
+
+
+def reinitialise(model: nn.Module, seed: int) -> nn.Module:
+    """A copy of ``model`` (same architecture, e.g. a pruned one) with freshly initialised weights.
+
+    Every submodule with ``reset_parameters`` (convs, linears, BatchNorms) is re-initialised with
+    PyTorch's default initialisation from a torch RNG seeded with ``seed`` (the global RNG state is
+    restored); BatchNorm running statistics are reset. ``model`` is untouched.
+    """
+    fresh = copy.deepcopy(model)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        for module in fresh.modules():
+            if hasattr(module, "reset_parameters"):
+                module.reset_parameters()
+            if isinstance(module, nn.modules.batchnorm._BatchNorm) and module.track_running_stats:
+                module.reset_running_stats()
+    return fresh
+
+
+def scratch_baseline(pruned: nn.Module, setup: SweepSetup, *, seeds: Sequence[int] | None = None,
+                     epochs: int | None = None) -> list[dict]:
+    """The pruned architecture trained from scratch: the baseline that needs no criterion.
+
+    Liu et al. ("Rethinking the value of network pruning", ICLR 2019) found that for structured
+    pruning, training the small architecture from random weights often matches prune + fine-tune. Here
+    the weights of ``pruned`` are re-initialised (``reinitialise``, one initialisation per seed) and
+    trained with ``setup.finetune`` on ``setup.train_loader``: by default the same epochs, hence the
+    same number of optimiser steps, as the fine-tune of ``evaluate_pruned`` (pruning itself takes no
+    step). This is the *equal fine-tuning budget* version; Liu et al. gave the scratch model the full
+    training budget of the large model (pass ``epochs`` for more).
+
+    Args:
+        pruned: A pruned model (only its architecture is used; untouched).
+        setup: Needs ``train_loader`` and ``finetune``; ``test_loader`` measures.
+        seeds: Initialisation and training seeds (None: the recipe's seed).
+        epochs: Training epochs (None: ``setup.finetune.epochs``).
+
+    Returns:
+        One record per seed: {"seed", "stage": "from scratch", "steps", "loss", "accuracy",
+        "correct", "n", "hits", "macs", "params", "seconds"}.
+
+    Raises:
+        ValueError: no ``train_loader`` or ``finetune`` in ``setup``.
+    """
+    if setup.finetune is None or setup.train_loader is None:
+        raise ValueError("scratch_baseline needs setup.train_loader and setup.finetune")
+    config = setup.finetune if epochs is None else dataclasses.replace(setup.finetune, epochs=epochs)
+    common = {"macs": metrics.count_macs(pruned, setup.example_input, exclude=setup.macs_exclude),
+              "params": metrics.count_params(pruned), "steps": config.epochs * len(setup.train_loader)}
+    rows = []
+    for seed in _seeds(setup, seeds):
         start = time.perf_counter()
-        ratio, pruned = match_macs(model, scores_by_criterion[criterion], budget * base, setup.example_input,
-                                   groups=setup.groups, step=step, exclude=setup.macs_exclude,
-                                   plan_fn=setup.plan_fn)
-        for record in evaluate_pruned(pruned, setup, start=start):
-            rows.append({"model": label, "criterion": criterion, "budget": budget, "ratio": ratio,
-                         "macs_fraction": record["macs"] / base, **record})
+        trained, _ = train.fine_tune(reinitialise(pruned, seed), setup.train_loader, None,
+                                     dataclasses.replace(config, seed=seed))
+        rows.append({"seed": seed, "stage": "from scratch", **common,
+                     **evaluate_images(trained, setup.test_loader),
+                     "seconds": round(time.perf_counter() - start, 2)})
     return rows
 
 
 # Measurements behind the lessons' "Try it" widgets (pruning_lib.lab.widgets displays them).
+#
+# Each returns the network's accuracy at two stages on the explorer's evaluation images: as pruned
+# (keys "accuracy", "correct", "loss") and after BatchNorm recalibration on a few hundred *training*
+# images (``train.recalibrate_bn``; keys "recalibrated_accuracy", "recalibrated_correct",
+# "recalibrated_loss", None when no recalibration loader is given), and "seconds": the wall time of
+# the whole measurement (surgery, recalibration, both evaluations, counting), what a slider move costs.
+
+
+def _loader_images(loader: DataLoader, cap: int) -> int:
+    """How many images ``activations.iter_batches(loader, cap)`` yields, without iterating."""
+    dataset = getattr(loader, "dataset", None)
+    return min(cap, len(dataset)) if hasattr(dataset, "__len__") else cap
+
+
+def measure_stages(net: nn.Module, loader: DataLoader, *, recalibrate_loader: DataLoader | None = None,
+                   recalibrate_images: int = 1000,
+                   prepare: Callable[[nn.Module], nn.Module] | None = None) -> dict:
+    """Accuracy of ``net`` as it is and after BatchNorm recalibration, on the same ``loader`` images.
+
+    Args:
+        net: A pruned (or cut) network (untouched).
+        loader: The evaluation images.
+        recalibrate_loader: Training images for ``train.recalibrate_bn`` (never ``loader``'s images);
+            None: no "recalibrated" stage.
+        recalibrate_images: How many of its images to forward (fewer if it has fewer).
+        prepare: Applied to each stage's network before it is evaluated (e.g. fitting a probe head on
+            its features); None: evaluated as it is.
+
+    Returns:
+        {"accuracy", "correct", "n", "loss", "recalibrated_accuracy", "recalibrated_correct",
+        "recalibrated_loss", "recalibrate_images"}; the four recalibrated values are None without a
+        ``recalibrate_loader``.
+    """
+    prepare = prepare or (lambda module: module)
+    as_is = train.evaluate(prepare(net), loader)
+    record = {"accuracy": as_is["accuracy"], "correct": as_is["correct"], "n": as_is["n"],
+              "loss": as_is["loss"], "recalibrated_accuracy": None, "recalibrated_correct": None,
+              "recalibrated_loss": None, "recalibrate_images": None}
+    if recalibrate_loader is not None:
+        fixed = train.recalibrate_bn(net, recalibrate_loader, recalibrate_images, progress=False)
+        after = train.evaluate(prepare(fixed), loader)
+        record.update(recalibrated_accuracy=after["accuracy"], recalibrated_correct=after["correct"],
+                      recalibrated_loss=after["loss"],
+                      recalibrate_images=_loader_images(recalibrate_loader, recalibrate_images))
+    return record
 
 
 def prune_and_measure(model: nn.Module, scores: dict[str, Tensor], ratio: float, *,
                       example_input: Tensor, loader: DataLoader,
+                      recalibrate_loader: DataLoader | None = None, recalibrate_images: int = 1000,
                       groups: Sequence[Sequence[str]] = (), layers: Sequence[str] | None = None,
                       macs_exclude: Sequence[str] = ()) -> dict:
-    """Prune a copy of ``model`` uniformly at ``ratio`` by ``scores``; measure it.
+    """Prune a copy of ``model`` uniformly at ``ratio`` by ``scores``; measure it as pruned and recalibrated.
 
     Args:
         model: Unpruned model (untouched).
@@ -238,13 +467,16 @@ def prune_and_measure(model: nn.Module, scores: dict[str, Tensor], ratio: float,
         ratio: Fraction of filters removed in every layer/group, in [0, 1).
         example_input: (1, C, H, W) (or (1, T) for the audio models) for tracing and MAC counting.
         loader: Small evaluation split.
+        recalibrate_loader: A few hundred training images for BatchNorm recalibration
+            (``train.recalibrate_bn``); None: no "recalibrated" stage.
+        recalibrate_images: How many of them to forward.
         groups: Coupled conv groups (``surgery.coupled_groups``).
         layers: Prune only these scored layers (None: all of them; empty: none).
         macs_exclude: Submodules left out of the MAC count (``metrics.count_macs``).
 
     Returns:
-        {"ratio", "layers", "accuracy", "correct", "n", "macs", "params", "widths", "plan",
-        "seconds"}.
+        {"ratio", "layers", "macs", "params", "widths", "plan", "seconds"} and the stages of
+        ``measure_stages`` ("accuracy", "correct", "n", "loss", "recalibrated_accuracy", ...).
 
     Raises:
         KeyError: a layer in ``layers`` that has no scores.
@@ -258,10 +490,10 @@ def prune_and_measure(model: nn.Module, scores: dict[str, Tensor], ratio: float,
     plan = (selection.plan_uniform(chosen, ratio, groups=groups) if chosen
             else {"removed": {}, "coupled": []})
     pruned = surgery.apply_plan(model, plan, example_input)
-    result = train.evaluate(pruned, loader)
+    stages = measure_stages(pruned, loader, recalibrate_loader=recalibrate_loader,
+                            recalibrate_images=recalibrate_images)
     modules = dict(pruned.named_modules())
-    return {"ratio": ratio, "layers": layers, "accuracy": result["accuracy"],
-            "correct": result["correct"], "n": result["n"],
+    return {"ratio": ratio, "layers": layers, **stages,
             "macs": metrics.count_macs(pruned, example_input, exclude=macs_exclude),
             "params": metrics.count_params(pruned),
             "widths": {name: modules[name].out_channels for name in scores},
@@ -269,38 +501,49 @@ def prune_and_measure(model: nn.Module, scores: dict[str, Tensor], ratio: float,
 
 
 def budget_and_measure(model: nn.Module, scores: dict[str, Tensor], budget: float, *, example_input: Tensor,
-                       loader: DataLoader, groups: Sequence[Sequence[str]] = (),
+                       loader: DataLoader, recalibrate_loader: DataLoader | None = None,
+                       recalibrate_images: int = 1000, groups: Sequence[Sequence[str]] = (),
                        plan_fn: Callable[..., dict] = selection.plan_uniform, step: float = 0.01) -> dict:
-    """Prune ``model`` by ``scores`` to about ``budget`` of its MACs (``experiments.match_macs``); measure.
+    """Prune ``model`` by ``scores`` to about ``budget`` of its MACs (``experiments.match_macs``); measure
+    it as pruned and recalibrated (``measure_stages``; recalibration arguments as ``prune_and_measure``).
 
     Returns:
-        {"budget", "ratio", "accuracy", "correct", "n", "macs", "macs_fraction", "params", "seconds"}.
+        {"budget", "ratio", "macs", "macs_fraction", "params", "seconds"} and the stages of
+        ``measure_stages``.
     """
     start = time.perf_counter()
     base = metrics.count_macs(model, example_input)
     ratio, pruned = match_macs(model, scores, budget * base, example_input, groups=groups,
-                                           step=step, plan_fn=plan_fn)
-    result = train.evaluate(pruned, loader)
+                               step=step, plan_fn=plan_fn)
+    stages = measure_stages(pruned, loader, recalibrate_loader=recalibrate_loader,
+                            recalibrate_images=recalibrate_images)
     macs = metrics.count_macs(pruned, example_input)
-    return {"budget": budget, "ratio": ratio, "accuracy": result["accuracy"], "correct": result["correct"],
-            "n": result["n"], "macs": macs, "macs_fraction": macs / base,
+    return {"budget": budget, "ratio": ratio, **stages, "macs": macs, "macs_fraction": macs / base,
             "params": metrics.count_params(pruned), "seconds": time.perf_counter() - start}
 
 
 def truncate_and_measure(model: nn.Module, block: str, *, fit_loader: DataLoader, loader: DataLoader,
-                         example_input: Tensor) -> dict:
+                         example_input: Tensor, recalibrate_loader: DataLoader | None = None,
+                         recalibrate_images: int = 1000) -> dict:
     """Cut ``model`` after ``block`` (``depth.truncate``), fit the new head by ridge regression
     on ``fit_loader`` (``depth.fit_head``), and measure it on ``loader``.
 
+    With a ``recalibrate_loader`` the cut network is also recalibrated (``train.recalibrate_bn``)
+    *before* its head is fitted, so that the head reads the recalibrated features. The blocks kept are
+    untouched by the cut, so their statistics still match and the two stages should differ only by
+    the noise of re-estimating them from a few hundred images.
+
     Returns:
-        {"block", "accuracy", "correct", "n", "macs", "params", "blocks_kept", "seconds"}.
+        {"block", "macs", "params", "blocks_kept", "seconds"} and the stages of ``measure_stages``.
     """
     start = time.perf_counter()
-    net = depth.fit_head(depth.truncate(model, block), fit_loader)
-    result = train.evaluate(net, loader)
-    return {"block": block, "accuracy": result["accuracy"], "correct": result["correct"], "n": result["n"],
-            "macs": metrics.count_macs(net, example_input), "params": metrics.count_params(net),
-            "blocks_kept": len(net.trunk), "seconds": time.perf_counter() - start}
+    net = depth.truncate(model, block)
+    stages = measure_stages(net, loader, recalibrate_loader=recalibrate_loader,
+                            recalibrate_images=recalibrate_images,
+                            prepare=lambda cut: depth.fit_head(cut, fit_loader))
+    return {"block": block, **stages, "macs": metrics.count_macs(net, example_input),
+            "params": metrics.count_params(net), "blocks_kept": len(net.trunk),
+            "seconds": time.perf_counter() - start}
 
 
 def spearman(a: Tensor, b: Tensor) -> float:

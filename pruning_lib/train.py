@@ -316,8 +316,8 @@ def recalibrate_bn(model: nn.Module, loader: Iterable[tuple[Tensor, Tensor]], n_
         progress: Show a tqdm bar (it disappears when done).
 
     Returns:
-        The recalibrated copy, in the train/eval mode of ``model``. A model without BatchNorm is
-        returned as an unchanged copy, with a warning.
+        The recalibrated copy; every submodule in the train/eval mode it has in ``model``. A model
+        without BatchNorm is returned as an unchanged copy, with a warning.
 
     Raises:
         ValueError: ``n_images`` < 1, or the loader yields no image.
@@ -331,17 +331,16 @@ def recalibrate_bn(model: nn.Module, loader: Iterable[tuple[Tensor, Tensor]], n_
                       "returning an unchanged copy", stacklevel=2)
         return new
     momenta = [m.momentum for m in norms]
-    new.eval()
-    for norm in norms:
-        norm.reset_running_stats()
-        norm.momentum = None                                # cumulative average over batches
-        norm.train()
     device = next(new.parameters()).device
     shuffle_generator = getattr(loader, "generator", None)
     saved = shuffle_generator.get_state() if isinstance(shuffle_generator, torch.Generator) else None
     seen = 0
     try:
-        with torch.no_grad(), torch.random.fork_rng(devices=[]):
+        with scoped.eval_mode(new), torch.no_grad(), torch.random.fork_rng(devices=[]):
+            for norm in norms:
+                norm.reset_running_stats()
+                norm.momentum = None                        # cumulative average over batches
+                norm.train()
             batches = activations.iter_batches(loader, n_images)
             for x, _y in tqdm(batches, desc="recalibrate BN", leave=False, disable=not progress):
                 new(x.to(device))
@@ -349,11 +348,10 @@ def recalibrate_bn(model: nn.Module, loader: Iterable[tuple[Tensor, Tensor]], n_
     finally:
         if saved is not None:
             shuffle_generator.set_state(saved)
+        for norm, momentum in zip(norms, momenta, strict=True):
+            norm.momentum = momentum
     if seen == 0:
         raise ValueError("recalibrate_bn() got an empty loader")
-    for norm, momentum in zip(norms, momenta, strict=True):
-        norm.momentum = momentum
-    new.train(model.training)
     return new
 
 

@@ -62,12 +62,14 @@ def test_ratio_sweep_records_every_criterion_ratio_and_stage():
     rows = experiments.ratio_sweep(model, scores, [0.25, 0.5], setup, label="vgg")
     assert [(r["criterion"], r["ratio"], r["stage"]) for r in rows] == [
         (c, ratio, stage) for c in ("l1", "random") for ratio in (0.25, 0.5)
-        for stage in ("pruned", "fine-tuned")]
-    assert all(r["model"] == "vgg" and r["n"] == 48 for r in rows)
+        for stage in ("pruned", "recalibrated", "fine-tuned")]
+    assert all(r["model"] == "vgg" and r["n"] == 48 and r["seed"] == 0 for r in rows)
+    assert all(len(r["hits"]) == 48 and int(r["hits"].sum()) == r["correct"] for r in rows)
     plan = selection.plan_uniform(scores["l1"], 0.5)
     direct = train.evaluate(surgery.apply_plan(model, plan, EXAMPLE), setup.test_loader)
-    assert rows[2]["accuracy"] == direct["accuracy"]   # same plan, same number
-    assert rows[0]["macs"] > rows[2]["macs"]
+    assert rows[3]["accuracy"] == direct["accuracy"]   # same plan, same number
+    assert rows[3]["loss"] == pytest.approx(direct["loss"], rel=1e-5)
+    assert rows[0]["macs"] > rows[3]["macs"]
     for k, v in model.state_dict().items():
         torch.testing.assert_close(v, before[k])
 
@@ -131,7 +133,7 @@ def test_plan_table_rows_reductions_and_untouched_model(finetune):
     before = {k: v.clone() for k, v in model.state_dict().items()}
     rows = experiments.plan_table(model, plans, setup, label="tiny")
 
-    stages = ("pruned", "fine-tuned") if finetune else ("pruned",)
+    stages = ("pruned", "recalibrated", "fine-tuned") if finetune else ("pruned",)
     assert len(rows) == 2 * 3 * len(stages)
     assert [(r["criterion"], r["config"], r["stage"]) for r in rows] == [
         (c, config, s) for c in ("l1", "neg_l1") for config in ("A", "B", "A+B") for s in stages]
@@ -213,7 +215,8 @@ def test_budget_sweep_prunes_each_criterion_to_the_budget_and_records_both_stage
                                    finetune=train.TrainConfig(epochs=1, lr=0.01))
     rows = experiments.budget_sweep(net, scores, [0.5, 0.25], setup, label="vgg", step=0.05)
     assert [(r["criterion"], r["budget"], r["stage"]) for r in rows] == [
-        (c, b, s) for c in ("l1", "random") for b in (0.5, 0.25) for s in ("pruned", "fine-tuned")]
+        (c, b, s) for c in ("l1", "random") for b in (0.5, 0.25)
+        for s in ("pruned", "recalibrated", "fine-tuned")]
     base = metrics.count_macs(net, x)
     for r in rows:
         ratio, pruned = experiments.match_macs(net, scores[r["criterion"]], r["budget"] * base, x, step=0.05)
@@ -239,3 +242,101 @@ def test_match_macs_with_global_plans_scans_the_criterion_dependent_widths():
     assert ratio == pytest.approx(best) and metrics.count_macs(pruned, x) == scan[best]
     uniform_ratio, _ = experiments.match_macs(net, scores, target, x, step=0.1, max_ratio=0.9)
     assert uniform_ratio != ratio               # the two allocations need different ratios here
+
+
+# --- three stages, seeds, per-image correctness, the from-scratch baseline ---------------------------------
+
+def tiny_setup(**kwargs) -> experiments.SweepSetup:
+    loader = tiny_loader(24)
+    options = {"train_loader": loader, "finetune": train.TrainConfig(epochs=1, lr=0.01, seed=7)} | kwargs
+    return experiments.SweepSetup(TINY_X, loader, **options)
+
+
+def test_evaluate_images_matches_evaluate_and_restores_the_mode():
+    model = tiny_model().train()
+    r = experiments.evaluate_images(model, tiny_loader(24))
+    direct = train.evaluate(model, tiny_loader(24))
+    assert r["hits"].dtype == torch.bool and r["hits"].shape == (24,)
+    assert (r["correct"], r["n"]) == (direct["correct"], direct["n"]) == (int(r["hits"].sum()), 24)
+    assert r["loss"] == pytest.approx(direct["loss"], rel=1e-5) and model.training
+    with pytest.raises(ValueError, match="empty loader"):
+        experiments.evaluate_images(model, [])
+
+
+def test_evaluate_pruned_recalibrates_then_fine_tunes_the_recalibrated_copy(monkeypatch):
+    model = tiny_model()
+    plan = tiny_plans(model)["l1"]["A+B"]
+    pruned = surgery.apply_plan(model, plan, TINY_X)
+    before = {k: v.clone() for k, v in pruned.state_dict().items()}
+    setup = tiny_setup(recalibrate_images=16)
+    started_from = []
+    real_fine_tune = train.fine_tune
+    monkeypatch.setattr(train, "fine_tune",
+                        lambda m, *a, **k: (started_from.append(m), real_fine_tune(m, *a, **k))[1])
+    rows = experiments.evaluate_pruned(pruned, setup, seeds=[3, 5])
+    assert [(r["seed"], r["stage"]) for r in rows] == [
+        (s, stage) for s in (3, 5) for stage in ("pruned", "recalibrated", "fine-tuned")]
+    recalibrated = train.recalibrate_bn(pruned, setup.train_loader, 16)
+    for model_used in started_from:                      # the fine-tune began at the recalibrated model
+        for k, v in recalibrated.state_dict().items():
+            torch.testing.assert_close(model_used.state_dict()[k], v, atol=1e-5, rtol=1e-5)
+    assert rows[1]["correct"] == train.evaluate(recalibrated, setup.test_loader)["correct"]
+    assert torch.equal(rows[0]["hits"], rows[3]["hits"]) and rows[1]["accuracy"] == rows[4]["accuracy"]
+    for k, v in pruned.state_dict().items():
+        torch.testing.assert_close(v, before[k], atol=0, rtol=0)
+
+
+def test_no_calibration_images_means_two_stages_and_seeds_must_be_distinct():
+    pruned = surgery.apply_plan(tiny_model(), tiny_plans(tiny_model())["l1"]["A"], TINY_X)
+    rows = experiments.evaluate_pruned(pruned, tiny_setup(recalibrate_images=0))
+    assert [(r["seed"], r["stage"]) for r in rows] == [(7, "pruned"), (7, "fine-tuned")]   # the recipe's seed
+    no_ft = experiments.evaluate_pruned(pruned, experiments.SweepSetup(TINY_X, tiny_loader(8)), seeds=[1, 2])
+    assert [(r["seed"], r["stage"]) for r in no_ft] == [(1, "pruned"), (2, "pruned")]     # no training data
+    with pytest.raises(ValueError, match="distinct"):
+        experiments.evaluate_pruned(pruned, tiny_setup(), seeds=[1, 1])
+    with pytest.raises(ValueError, match="distinct"):
+        experiments.evaluate_pruned(pruned, tiny_setup(), seeds=[])
+
+
+def test_a_scores_factory_draws_once_per_seed_and_fixed_scores_prune_once():
+    model = tiny_model()
+    factory = experiments.random_scores_factory(model)
+    for name, scores in factory(4).items():
+        torch.testing.assert_close(scores, factory(4)[name], atol=0, rtol=0)     # draw 4 is reproducible
+    assert any(not torch.equal(factory(4)[n], factory(5)[n]) for n in factory(4))
+    setup = tiny_setup(finetune=None, train_loader=None)
+    scores = {"random": factory, "l1": criteria.score_model(model, criteria.l1_norm)}
+    rows = experiments.ratio_sweep(model, scores, [0.5], setup, seeds=[4, 5])
+    assert [(r["criterion"], r["seed"], r["stage"]) for r in rows] == [
+        ("random", 4, "pruned"), ("random", 5, "pruned"), ("l1", 4, "pruned"), ("l1", 5, "pruned")]
+    draw5 = surgery.apply_plan(model, selection.plan_uniform(factory(5), 0.5), TINY_X)
+    direct = train.evaluate(draw5, tiny_loader(24))
+    assert rows[1]["correct"] == direct["correct"]
+
+
+def test_reinitialise_is_seeded_and_leaves_the_model_alone():
+    model = tiny_model()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    rng = torch.get_rng_state()
+    a, b, c = (experiments.reinitialise(model, s) for s in (3, 3, 4))   # tiny_model used seed 0
+    assert torch.equal(torch.get_rng_state(), rng)
+    torch.testing.assert_close(a.conv1.conv.weight, b.conv1.conv.weight, atol=0, rtol=0)
+    assert not torch.allclose(a.conv1.conv.weight, c.conv1.conv.weight)
+    assert not torch.allclose(a.conv1.conv.weight, model.conv1.conv.weight)
+    assert a.fc.weight.shape == model.fc.weight.shape
+    for k, v in model.state_dict().items():
+        torch.testing.assert_close(v, before[k], atol=0, rtol=0)
+
+
+def test_scratch_baseline_trains_the_pruned_architecture_with_the_fine_tune_steps():
+    model = tiny_model()
+    pruned = surgery.apply_plan(model, tiny_plans(model)["l1"]["A+B"], TINY_X)
+    setup = tiny_setup()
+    rows = experiments.scratch_baseline(pruned, setup, seeds=[0, 1])
+    assert [(r["seed"], r["stage"]) for r in rows] == [(0, "from scratch"), (1, "from scratch")]
+    assert all(r["steps"] == len(setup.train_loader) == 3 and r["n"] == 24 for r in rows)   # 1 epoch
+    assert rows[0]["params"] == metrics.count_params(pruned)
+    assert rows[0]["macs"] == metrics.count_macs(pruned, TINY_X)
+    assert experiments.scratch_baseline(pruned, setup, seeds=[0], epochs=2)[0]["steps"] == 6
+    with pytest.raises(ValueError, match="train_loader and setup.finetune"):
+        experiments.scratch_baseline(pruned, tiny_setup(finetune=None))

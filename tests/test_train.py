@@ -346,3 +346,10 @@ def test_recalibrate_bn_bad_inputs():
         copy_ = train.recalibrate_bn(no_bn, two_batches())
     assert copy_ is not no_bn
     torch.testing.assert_close(copy_[0].weight, no_bn[0].weight, atol=0, rtol=0)
+
+
+def test_recalibrate_bn_keeps_a_frozen_batchnorm_frozen_in_the_copy():
+    model = scaled_bn_net().train()
+    model[1].eval()                                          # frozen BN inside a model in train mode
+    new = train.recalibrate_bn(model, two_batches(), progress=False)
+    assert new.training and not new[1].training and new[2].training
