@@ -1,5 +1,7 @@
 """Tests of pruning_lib.depth: PLS + VIP layer scores, the stop rule, truncation, the linear
-probe head and identity-block removal (Jordao et al. 2020, ``pruning_methods.md`` §5).
+probe head and identity-block removal (A. Jordao, F. Lie, W. R. Schwartz, "Discriminative Layer
+Pruning for Convolutional Neural Networks", IEEE JSTSP 14(4), 2020; authors' code:
+github.com/arturjordao/DepthWisePruning).
 
 Tiny random ResNets (depth 8 or 20) on 1×16×16 inputs; BatchNorm statistics are randomised so that
 eval-mode BN is not the identity and a wrong copy, a missing layer or a post-ReLU feature shows.

@@ -77,7 +77,11 @@ class LogMel(nn.Module):
 
 
 class DCASE21Net(nn.Module):
-    """The DCASE 2021 Task 1A baseline layout (pruning_methods.md §6b) behind a log-mel front end.
+    """The DCASE 2021 Task 1A baseline layout behind a log-mel front end.
+
+    Layout as in ``Baseline_code.py`` of the authors' repository
+    github.com/Arshdeep-Singh-Boparai/passive-filter-pruning-Interspeech22 (Singh & Plumbley, "A passive
+    similarity based CNN filter pruning for efficient acoustic scene classification", Interspeech 2022).
 
     conv1 16 7x7 → conv2 16 7x7 → MaxPool 5x5 → Dropout → conv3 32 7x7 → max-pool to 2x1 →
     Dropout → Flatten (64) → Dense 100 + ReLU → Dropout → Dense num_classes. Every conv is a

@@ -6,7 +6,8 @@ model of the loss as a function of which filters were off. A filter's coefficien
 increase its removal causes, averaged over random contexts of other removals.
 
 The paper has no public code and its abstract gives the idea only, so this module is **our
-reconstruction** (``pruning_methods.md`` §2.2, "unverified (our reading)"):
+reconstruction** (of A. Sándor, Z. Pável, L. Csató, "Pruning CNN's with linear filter ensembles",
+ECAI 2020, arXiv:2001.08142; unverified beyond the abstract):
 
 1. K masks z ∈ {0, 1}^N over the N filters of the chosen layers, z_i ~ Bernoulli(q) (q = keep prob.).
 2. For each mask, the loss L_k on a fixed evaluation batch with the masked filters switched off.

@@ -7,7 +7,10 @@ reaches along these directions (not the textbook per-filter spectral norm, ``nor
 
     t_i = Σ_c ⟨A_c[i], r_c⟩,   r_c = sign(u_c[0])·v_c,   score_i = t_i² / max_j t_j²  ∈ [0, 1].
 
-* ``operator_norm_svd``: the authors' score as defined (``pruning_methods.md`` §1.2), one batched SVD.
+* ``operator_norm_svd``: the authors' score as defined (function ``operator_norm_pruning`` of
+  ``Proposed_pruning.py`` in github.com/Arshdeep-Singh-Boparai/Efficient_CNNs_passive_filter_pruning;
+  A. Singh, M. D. Plumbley, "Efficient CNNs via Passive Filter Pruning", IEEE/ACM TASLP 33, 2025,
+  arXiv:2304.02319), one batched SVD.
   Its orientation (each channel's sign is set by filter 0) is reproduced on purpose, so **it is not
   permutation-equivariant**. ``operator_norm``: the same score from the d×d matrices A_cᵀA_c, no SVD
   (≈ 5× faster; its docstring says why the result is the same).

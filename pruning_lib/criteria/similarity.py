@@ -6,7 +6,9 @@ neighbours removes one filter of every very similar pair. ICASSP 2023 (arXiv:221
 similarity matrix ``S = R Rᵀ`` is approximated from m landmark columns, ``S̃ = C W_k⁺ Cᵀ``
 (``criteria.nystrom``). The method decides how many filters stay: no prune ratio, keep-sets, not scores.
 
-Decisions (see ``pruning_methods.md`` §4):
+Decisions (the authors' code: github.com/Arshdeep-Singh-Boparai/passive-filter-pruning-Interspeech22,
+``Importance_claculation.py``; github.com/Arshdeep-Singh-Boparai/Efficient_similarity_Pruning_Algo,
+``Efficient_Similarity_Pruning.py``):
 
 * Orientation: ``r_i = sign(v_1[0])·u_1`` (authors' code); if |v_1[0]| ≤ 1e-9 (the authors get NaN
   when it is 0) the first channel with a clearly non-zero coefficient sets the sign.

@@ -2,7 +2,8 @@
 arXiv:2307.00758), as a game among a layer's filters.
 
 The paper has no public code and its one available description is cut off mid-formula, so this module
-is **our reconstruction** (``pruning_methods.md`` §3.2, "unverified (our reading)"):
+is **our reconstruction** (W. Tang, X. Wei, B. Li, "Structured Network Pruning by Measuring
+Filter-wise Interactions", arXiv:2307.00758, 2023; unverified against the authors' implementation):
 
 * **The game.** The players are the n filters of one conv layer. A coalition S is a keep-mask over
   them (the other layers stay whole). Its value is v(S) = mean over a fixed batch of log P(y | I, S),

@@ -1,5 +1,5 @@
-"""Published numbers the lessons compare with, transcribed from the reference notes
-(``../shared/reference/pruning_methods.md``), each with its source.
+"""Published numbers the lessons compare with, transcribed from the papers and the authors' code,
+each with its source.
 
 Nothing here is computed; tests check the structural numbers (parameter counts, MAC shares) against
 this package's own models, so a wrong transcription or a wrong model layout fails a test.
