@@ -2,16 +2,18 @@
 
 Every function draws arrays it is given and returns the matplotlib ``Figure`` or ``Axes``; nothing
 here computes anything expensive. ``LiveCurve`` is a training callback that redraws one figure
-as records arrive.
+as records arrive; ``plot_explorer`` is the "Try it" explorers' accuracy-against-slider plot.
 
 Introduced in: notebooks/00_tour.ipynb.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import itertools
+from collections.abc import Callable, Sequence
 
 import matplotlib.pyplot as plt
+import matplotlib.ticker as mticker
 import pandas as pd
 import seaborn as sns
 import torch
@@ -220,3 +222,96 @@ class LiveCurve:
         return [float(r[metric]) for r in self.records if r.get("split") == split]
 
 
+
+
+# --- the "Try it" explorers' accuracy plot (pruning_lib.lab.widgets draws it after every move) -----------
+
+EXPLORER_STAGES = {"pruned": "accuracy", "recalibrated": "recalibrated_accuracy"}
+EXPLORER_STAGE_STYLE = {"pruned": {"linestyle": "--", "markerfacecolor": "white", "label": "as pruned"},
+                        "recalibrated": {"linestyle": "-", "label": "BatchNorm recalibrated"}}
+POINTS_GID, CURRENT_GID = "explorer-points", "explorer-current"
+
+
+def explorer_points(results: Sequence[dict], *, x: str = "ratio",
+                    series: Callable[[dict], str] | None = None) -> list[dict]:
+    """The points an explorer plot shows: one per visited (series, x value, stage).
+
+    A position visited again shows its latest measurement; the newest result is the current one.
+    A stage whose accuracy is None (no recalibration) is left out.
+
+    Args:
+        results: The explorer's results, oldest first (each has ``x`` and the keys of
+            ``EXPLORER_STAGES``).
+        x: The result key on the horizontal axis (the slider's value, e.g. "ratio" or "budget").
+        series: Names a result's curve (default: its "criterion", or "" without one).
+
+    Returns:
+        [{"series", "x", "stage", "accuracy", "current"}], in order of first visit.
+
+    Example:
+        >>> rs = [{"criterion": "l1", "ratio": 0.5, "accuracy": 0.1, "recalibrated_accuracy": 0.3},
+        ...       {"criterion": "l1", "ratio": 0.5, "accuracy": 0.1, "recalibrated_accuracy": None}]
+        >>> [(p["stage"], p["accuracy"], p["current"]) for p in explorer_points(rs)]
+        [('pruned', 0.1, True)]
+    """
+    series = series or (lambda r: str(r.get("criterion", "")))
+    latest: dict[tuple[str, float], tuple[int, dict]] = {}
+    for i, result in enumerate(results):
+        value = result[x]
+        key = (series(result), round(value, 9) if isinstance(value, float) else value)
+        latest[key] = (latest[key][0] if key in latest else i, result)
+    current = len(results) - 1
+    points = []
+    for (name, value), (_first, result) in sorted(latest.items(), key=lambda item: item[1][0]):
+        for stage, key in EXPLORER_STAGES.items():
+            if result.get(key) is not None:
+                points.append({"series": name, "x": value, "stage": stage, "accuracy": result[key],
+                               "current": result is results[current]})
+    return points
+
+
+def plot_explorer(results: Sequence[dict], *, x: str = "ratio", series: Callable[[dict], str] | None = None,
+                  xlabel: str | None = None, baseline: float | None = None, ax: Axes | None = None) -> Figure:
+    """Accuracy against the slider's value for every position an explorer has visited.
+
+    One colour per series (criterion), dashed hollow markers as pruned, solid filled markers after
+    BatchNorm recalibration; the current position is ringed. The point lines carry the gid
+    ``POINTS_GID`` (one marker per point of ``explorer_points``), the rings ``CURRENT_GID``.
+
+    Args:
+        results: The explorer's results, oldest first (see ``explorer_points``).
+        x, series: As ``explorer_points``.
+        xlabel: Horizontal axis label (default: ``x``).
+        baseline: Accuracy of the unpruned model, drawn as a grey dotted line (None: no line).
+        ax: Where to draw (default: a new figure).
+
+    Returns:
+        The Figure.
+    """
+    ax = ax or plt.subplots(figsize=(5, 3.4))[1]
+    points = explorer_points(results, x=x, series=series)
+    names = list(dict.fromkeys(p["series"] for p in points))
+    colours = dict(zip(names, sns.color_palette("tab10", max(len(names), 1)), strict=False))
+    for name, stage in itertools.product(names, EXPLORER_STAGES):
+        mine = sorted((p["x"], p["accuracy"]) for p in points if (p["series"], p["stage"]) == (name, stage))
+        if mine:
+            xs, ys = zip(*mine, strict=True)
+            style = dict(EXPLORER_STAGE_STYLE[stage])
+            label = f"{name}, {style.pop('label')}" if name else style.pop("label")
+            ax.plot(xs, ys, marker="o", color=colours[name], label=label, gid=POINTS_GID, **style)
+    now = [p for p in points if p["current"]]
+    if now:
+        ax.scatter([p["x"] for p in now], [p["accuracy"] for p in now], s=160, facecolors="none",
+                   edgecolors="black", linewidths=1.5, zorder=5, gid=CURRENT_GID, label="current")
+    if baseline is not None:
+        ax.axhline(baseline, color="grey", linestyle=":", linewidth=1, label="unpruned")
+    ax.set(xlabel=xlabel or x, ylabel="accuracy", ylim=(0, 1.02))
+    ax.yaxis.set_major_formatter(mticker.PercentFormatter(1.0))
+    ax.legend(fontsize=7, loc="lower left")
+    return ax.figure
+
+
+def plotted_points(figure: Figure) -> int:
+    """How many explorer points ``plot_explorer`` drew on ``figure`` (markers of ``POINTS_GID`` lines)."""
+    return sum(len(line.get_xdata()) for ax in figure.axes for line in ax.lines
+               if line.get_gid() == POINTS_GID)

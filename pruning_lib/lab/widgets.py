@@ -1,9 +1,13 @@
 """The "Try it" pattern: a ratio slider and a criterion dropdown over precomputed scores.
 
 Moving the slider prunes a fresh copy of the model (selection → surgery → evaluation on a small
-evaluation split); the scores are computed once, before the widget is built. The logic lives in
-``prune_and_measure``, a plain function that returns its numbers, so tests (and CI, which cannot
-see widget output) check exactly what a student sees in the read-out.
+evaluation split, before and after BatchNorm recalibration on a few hundred training images); the
+scores are computed once, before the widget is built. The logic lives in
+``experiments.prune_and_measure`` (and ``budget_and_measure``, ``truncate_and_measure``), plain
+functions that return their numbers, so tests (and CI, which cannot see widget output) check exactly
+what a student sees in the read-out. Every explorer also plots accuracy against the slider's value
+(``plots.plot_explorer``), one point per position and criterion visited, so the curve grows as the
+student explores. Widgets only display: they compute nothing of their own.
 
 Introduced in: notebooks/00_tour.ipynb (§Try it).
 """
@@ -16,6 +20,7 @@ from dataclasses import dataclass, field
 import ipywidgets as W
 import matplotlib.pyplot as plt
 from IPython.display import display
+from matplotlib.figure import Figure
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
@@ -26,13 +31,40 @@ from pruning_lib.lab import plots
 TIMING_SEPARATOR = " · computed in "   # what follows it is a wall-clock time, not a result
 
 
-def readout_text(result: dict, baseline: dict) -> str:
-    """The one-line read-out shown under the sliders (HTML)."""
+def readout_text(result: dict, baseline: dict, *, points: int | None = None) -> str:
+    """The one-line read-out shown under the sliders (HTML).
+
+    Args:
+        result: ``experiments.prune_and_measure``'s dict.
+        baseline: The same for the unpruned model (its MACs are the 100%).
+        points: How many points the explorer's plot shows (None: not said).
+    """
     return (f"<b>{result['ratio']:.0%} of filters removed</b> · accuracy "
-            f"<b>{result['accuracy']:.1%}</b> ({result['correct']}/{result['n']} images) · "
+            f"<b>{result['accuracy']:.1%}</b> ({result['correct']}/{result['n']} images)"
+            f"{recalibrated_text(result)} · "
             f"MACs <b>{result['macs'] / 1e6:.2f} M</b> ({result['macs'] / baseline['macs']:.0%} of "
-            f"baseline) · params {result['params']:,}{_layers_text(result)}"
+            f"baseline) · params {result['params']:,}{_layers_text(result)}{_points_text(points)}"
             f"{TIMING_SEPARATOR}{result['seconds']:.2f} s")
+
+
+def recalibrated_text(result: dict) -> str:
+    """" · after BatchNorm recalibration on N training images X% (c/n)" (nothing when not recalibrated)."""
+    if result.get("recalibrated_accuracy") is None:
+        return ""
+    return (f" · after BatchNorm recalibration on {result['recalibrate_images']} training images "
+            f"<b>{result['recalibrated_accuracy']:.1%}</b> ({result['recalibrated_correct']}/{result['n']})")
+
+
+def _points_text(points: int | None) -> str:
+    return "" if points is None else f" · points plotted: {points}"
+
+
+def _show(output: W.Output, figure: Figure) -> None:
+    """Replace what ``output`` shows by ``figure`` (then release it from pyplot)."""
+    with output:
+        output.clear_output(wait=True)
+        display(figure)
+    plt.close(figure)
 
 
 def _layers_text(result: dict) -> str:
@@ -55,9 +87,10 @@ class Explorer:
         layers: One checkbox per scored layer ({conv name: checkbox}); empty unless the explorer
             was built with ``layer_picker=True``.
         readout: HTML read-out of the last result.
-        output: Where the width plot is drawn.
+        output: Where the accuracy plot and the width plot are drawn.
         baseline: Measurements of the unpruned model (ratio 0).
         results: Every result so far, newest last (what the callback returned).
+        figure: The figure drawn last (accuracy against ratio, left; layer widths, right).
     """
 
     widget: W.VBox
@@ -68,10 +101,18 @@ class Explorer:
     output: W.Output
     baseline: dict
     results: list[dict] = field(default_factory=list)
+    figure: Figure | None = None
+
+
+def series_name(result: dict) -> str:
+    """A pruning-explorer result's curve: its criterion, and its pruned layers when not all are."""
+    layers = _layers_text(result).removeprefix(" · pruned layers: ")
+    return f"{result['criterion']} ({layers})" if layers else result["criterion"]
 
 
 def pruning_explorer(model: nn.Module, scores_by_criterion: dict[str, dict[str, Tensor]],
                      loader: DataLoader, example_input: Tensor, *,
+                     recalibrate_loader: DataLoader | None = None, recalibrate_images: int = 1000,
                      groups: Sequence[Sequence[str]] = (), ratio: float = 0.5,
                      layer_picker: bool = False, macs_exclude: Sequence[str] = ()) -> Explorer:
     """Build the ratio × criterion explorer and render it once (so headless runs exercise it).
@@ -79,8 +120,12 @@ def pruning_explorer(model: nn.Module, scores_by_criterion: dict[str, dict[str, 
     Args:
         model: Unpruned model.
         scores_by_criterion: {criterion name: {conv name: (n,)}}, computed once beforehand.
-        loader: Small evaluation split (a few hundred images keeps each update under 1 s).
+        loader: Small evaluation split (500 images: see the lessons for the measured time of a move).
         example_input: (1, C, H, W).
+        recalibrate_loader: A few hundred *training* images (a fixed, unshuffled loader) on which
+            every pruned copy's BatchNorm statistics are re-estimated (``train.recalibrate_bn``);
+            None: no recalibrated accuracy.
+        recalibrate_images: How many of its images to forward.
         groups: Coupled conv groups.
         ratio: Initial slider value.
         layer_picker: Add one checkbox per scored layer: only ticked layers are pruned (the
@@ -92,7 +137,8 @@ def pruning_explorer(model: nn.Module, scores_by_criterion: dict[str, dict[str, 
     """
     first = next(iter(scores_by_criterion))
     measure = {"example_input": example_input, "loader": loader, "groups": groups,
-               "macs_exclude": macs_exclude}
+               "macs_exclude": macs_exclude, "recalibrate_loader": recalibrate_loader,
+               "recalibrate_images": recalibrate_images}
     baseline = experiments.prune_and_measure(model, scores_by_criterion[first], 0.0, **measure)
     slider = W.FloatSlider(value=ratio, min=0.0, max=0.95, step=0.05, description="prune ratio",
                            continuous_update=False, readout_format=".2f")
@@ -108,12 +154,15 @@ def pruning_explorer(model: nn.Module, scores_by_criterion: dict[str, dict[str, 
                                    layers=layers, **measure)
         result["criterion"] = dropdown.value
         explorer.results.append(result)
-        explorer.readout.value = readout_text(result, baseline)
-        with explorer.output:
-            explorer.output.clear_output(wait=True)
-            ax = plots.plot_layer_widths({"baseline": baseline["widths"], "pruned": result["widths"]})
-            display(ax.figure)
-            plt.close(ax.figure)
+        points = plots.explorer_points(explorer.results, x="ratio", series=series_name)
+        explorer.readout.value = readout_text(result, baseline, points=len(points))
+        figure, (left, right) = plt.subplots(1, 2, figsize=(12, 3.4), width_ratios=(2, 3))
+        plots.plot_explorer(explorer.results, x="ratio", series=series_name, baseline=baseline["accuracy"],
+                            xlabel="fraction of filters removed", ax=left)
+        plots.plot_layer_widths({"baseline": baseline["widths"], "pruned": result["widths"]}, ax=right)
+        figure.tight_layout()
+        explorer.figure = figure
+        _show(explorer.output, figure)
         return result
 
     for control in (slider, dropdown, *boxes.values()):
@@ -161,19 +210,22 @@ def nystrom_explorer(weights: dict[str, Tensor], *, m: int = 4) -> tuple[W.VBox,
     return W.VBox([W.HBox([layer, slider]), readout]), results
 
 
-def depth_readout_text(result: dict, baseline: dict) -> str:
+def depth_readout_text(result: dict, baseline: dict, *, points: int | None = None) -> str:
     """The read-out of ``depth_explorer`` (HTML)."""
     kept = result["blocks_kept"]
     return (f"<b>cut after {result['block']}</b> ({kept} residual block{'s' * (kept != 1)} kept) · "
             f"probe accuracy "
-            f"<b>{result['accuracy']:.1%}</b> ({result['correct']}/{result['n']} images) · MACs "
+            f"<b>{result['accuracy']:.1%}</b> ({result['correct']}/{result['n']} images)"
+            f"{recalibrated_text(result)} · MACs "
             f"<b>{result['macs'] / 1e6:.2f} M</b> ({result['macs'] / baseline['macs']:.0%} of baseline) · "
-            f"params {result['params']:,}{TIMING_SEPARATOR}{result['seconds']:.2f} s")
+            f"params {result['params']:,}{_points_text(points)}{TIMING_SEPARATOR}{result['seconds']:.2f} s")
 
 
 def depth_explorer(model: nn.Module, fit_loader: DataLoader, loader: DataLoader, example_input: Tensor, *,
-                   block: str | None = None) -> tuple[W.VBox, list[dict]]:
-    """A slider over the residual blocks of a ``ResNetCifar``: cut there, fit a probe head, measure.
+                   block: str | None = None, recalibrate_loader: DataLoader | None = None,
+                   recalibrate_images: int = 1000) -> tuple[W.VBox, list[dict]]:
+    """A slider over the residual blocks of a ``ResNetCifar``: cut there, fit a probe head, measure,
+    and plot probe accuracy against the number of blocks kept.
 
     Args:
         model: Unpruned ``ResNetCifar`` (untouched).
@@ -181,45 +233,64 @@ def depth_explorer(model: nn.Module, fit_loader: DataLoader, loader: DataLoader,
         loader: Small evaluation split.
         example_input: (1, C, H, W) for the MAC count.
         block: Initial cut (default: the last block, i.e. the full depth with a refitted head).
+        recalibrate_loader, recalibrate_images: BatchNorm recalibration before the head is fitted
+            (``experiments.truncate_and_measure``); None: no recalibrated accuracy.
 
     Returns:
-        (widget to display, results list: each update appends ``truncate_and_measure``'s dict).
+        (widget to display: slider, read-out, plot; results list: each update appends
+        ``truncate_and_measure``'s dict).
     """
     blocks = models.residual_blocks(model, 1)
-    measure = {"fit_loader": fit_loader, "loader": loader, "example_input": example_input}
+    measure = {"fit_loader": fit_loader, "loader": loader, "example_input": example_input,
+               "recalibrate_loader": recalibrate_loader, "recalibrate_images": recalibrate_images}
     baseline = experiments.truncate_and_measure(model, blocks[-1], **measure)
     slider = W.SelectionSlider(options=blocks, value=block or blocks[-1], description="cut after",
                                continuous_update=False, layout=W.Layout(width="420px"))
-    readout, results = W.HTML(), []
+    readout, output, results = W.HTML(), W.Output(), []
 
     def update(_change: object = None) -> dict:
         result = experiments.truncate_and_measure(model, slider.value, **measure)
         results.append(result)
-        readout.value = depth_readout_text(result, baseline)
+        points = plots.explorer_points(results, x="blocks_kept", series=_probe)
+        readout.value = depth_readout_text(result, baseline, points=len(points))
+        figure = plots.plot_explorer(results, x="blocks_kept", series=_probe, xlabel="residual blocks kept")
+        _show(output, figure)
         return result
 
     slider.observe(update, names="value")
     update()
-    return W.VBox([slider, readout]), results
+    return W.VBox([slider, readout, output]), results
 
 
-def budget_readout_text(result: dict) -> str:
+def _probe(_result: dict) -> str:
+    return "probe head"
+
+
+def budget_readout_text(result: dict, *, points: int | None = None) -> str:
     """The read-out of ``budget_explorer`` (HTML)."""
     return (f"<b>budget {result['budget']:.0%} of the MACs</b> → ratio {result['ratio']:.2f} "
             f"({result['macs_fraction']:.1%} of the MACs kept) · accuracy <b>{result['accuracy']:.1%}</b> "
-            f"({result['correct']}/{result['n']} images) · params {result['params']:,}"
-            f"{TIMING_SEPARATOR}{result['seconds']:.2f} s")
+            f"({result['correct']}/{result['n']} images){recalibrated_text(result)} · params "
+            f"{result['params']:,}{_points_text(points)}{TIMING_SEPARATOR}{result['seconds']:.2f} s")
+
+
+def budget_series(result: dict) -> str:
+    """A budget-explorer result's curve: "criterion, uniform" or "criterion, global"."""
+    return f"{result['criterion']}, {result['allocation']}"
 
 
 def budget_explorer(model: nn.Module, scores_by_criterion: dict[str, dict[str, Tensor]], loader: DataLoader,
                     example_input: Tensor, *, groups: Sequence[Sequence[str]] = (), budget: float = 0.5,
-                    step: float = 0.01) -> tuple[W.VBox, list[dict]]:
+                    step: float = 0.01, recalibrate_loader: DataLoader | None = None,
+                    recalibrate_images: int = 1000) -> tuple[W.VBox, list[dict]]:
     """A MAC-budget slider, a criterion dropdown and a uniform/global toggle; each change prunes a copy
-    of ``model`` to the budget and measures it (before fine-tuning).
+    of ``model`` to the budget and measures it (before fine-tuning: as pruned and, with a
+    ``recalibrate_loader`` of training images, after BatchNorm recalibration), and plots accuracy
+    against the budget, one curve per criterion and allocation.
 
     Returns:
-        (widget to display, results list: each update appends ``budget_and_measure``'s dict plus
-        "criterion" and "allocation").
+        (widget to display: controls, toggle, read-out, plot; results list: each update appends
+        ``budget_and_measure``'s dict plus "criterion" and "allocation").
     """
     first = next(iter(scores_by_criterion))
     slider = W.FloatSlider(value=budget, min=0.1, max=1.0, step=0.05, description="MAC budget",
@@ -227,18 +298,24 @@ def budget_explorer(model: nn.Module, scores_by_criterion: dict[str, dict[str, T
     dropdown = W.Dropdown(options=list(scores_by_criterion), value=first, description="criterion")
     allocation = W.ToggleButtons(options=["uniform", "global"], value="uniform", description="widths")
     plan_fns = {"uniform": selection.plan_uniform, "global": selection.plan_global}
-    readout, results = W.HTML(), []
+    readout, output, results = W.HTML(), W.Output(), []
 
     def update(_change: object = None) -> dict:
         result = experiments.budget_and_measure(model, scores_by_criterion[dropdown.value], slider.value,
-                                    example_input=example_input, loader=loader, groups=groups,
-                                    plan_fn=plan_fns[allocation.value], step=step)
+                                                example_input=example_input, loader=loader, groups=groups,
+                                                plan_fn=plan_fns[allocation.value], step=step,
+                                                recalibrate_loader=recalibrate_loader,
+                                                recalibrate_images=recalibrate_images)
         result.update(criterion=dropdown.value, allocation=allocation.value)
         results.append(result)
-        readout.value = budget_readout_text(result)
+        points = plots.explorer_points(results, x="budget", series=budget_series)
+        readout.value = budget_readout_text(result, points=len(points))
+        figure = plots.plot_explorer(results, x="budget", series=budget_series,
+                                     xlabel="MAC budget (fraction of the unpruned MACs)")
+        _show(output, figure)
         return result
 
     for control in (slider, dropdown, allocation):
         control.observe(update, names="value")
     update()
-    return W.VBox([W.HBox([dropdown, slider]), allocation, readout]), results
+    return W.VBox([W.HBox([dropdown, slider]), allocation, readout, output]), results
