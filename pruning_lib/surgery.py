@@ -5,6 +5,12 @@ layer's input channels follow, and coupled layers (residual adds, depthwise conv
 through Torch-Pruning's dependency graph (``tp_adapter``). ``mask_plan`` zeroes the same channels
 and keeps every shape: it computes the same function, but is not smaller or faster.
 
+A plan is refused, before any surgery, when removing its channels cannot equal masking them: the
+channels are the network's output, a grouped (non-depthwise) conv consumes them, or a
+normalisation that mixes channels (GroupNorm, LayerNorm) follows. ``refused_convs`` lists such
+convs with the reason; ``coupled_groups`` leaves them out. As a last guard, ``apply_plan`` runs the
+pruned and the masked model on a probe input and refuses to return a model that differs.
+
 Pruned models are saved as plan + ``state_dict`` and reloaded with ``weights_only=True``: no
 pickled modules.
 
@@ -14,6 +20,8 @@ Introduced in: notebooks/00_tour.ipynb (§Masks vs physical removal).
 from __future__ import annotations
 
 import copy
+import operator
+import pickle
 from pathlib import Path
 
 import torch
@@ -23,10 +31,34 @@ from pruning_lib import models, tp_adapter
 from pruning_lib.selection import Plan
 
 FORMAT = "pruning_lib.pruned/1"
+# apply_plan's last guard: max |pruned - masked| on the probe input, relative to max |masked|.
+# Float noise from fewer summands is ~1e-6 relative; every known mismatch is > 10% of the scale.
+VERIFY_RTOL = 1e-3
+
+
+def _analyse(work: nn.Module, example_input: Tensor) -> tuple[list[list[str]], dict[str, str]]:
+    """(coupled groups of the prunable convs, {refused conv: reason}) of a model in eval mode."""
+    graph = tp_adapter.dependency_graph(work, example_input)
+    convs = models.prunable_convs(work)
+    groups, refused, seen = [], {}, set()
+    for name in convs:
+        if name in seen:
+            continue
+        members, problem = tp_adapter.group_report(graph, work, name)
+        group = tp_adapter.out_convs(members, convs) or [name]
+        seen.update(group)
+        if problem is None:
+            groups.append(group)
+        else:
+            refused.update({member: problem for member in group})
+    return groups, refused
 
 
 def coupled_groups(model: nn.Module, example_input: Tensor) -> list[list[str]]:
     """Partition the prunable convs of ``model`` into groups whose output channels are coupled.
+
+    Convs that ``refused_convs`` lists (the output layer, convs feeding a grouped conv or a
+    channel-mixing normalisation) are left out: no plan may touch them.
 
     Args:
         model: Not modified (it is traced on a copy).
@@ -35,17 +67,25 @@ def coupled_groups(model: nn.Module, example_input: Tensor) -> list[list[str]]:
     Returns:
         Lists of conv names, in forward order; a conv that is coupled to nothing is alone in its
         list. In a ResNet, the stem and every block's last conv of a stage share one group.
+
+    Raises:
+        ValueError: Torch-Pruning cannot trace the model (e.g. a channel shuffle).
     """
-    work = copy.deepcopy(model).eval()
-    graph = tp_adapter.dependency_graph(work, example_input)
-    convs = models.prunable_convs(work)
-    groups, seen = [], set()
-    for name in convs:
-        if name not in seen:
-            group = tp_adapter.coupled_out_convs(graph, work, name, convs) or [name]
-            groups.append(group)
-            seen.update(group)
-    return groups
+    return _analyse(copy.deepcopy(model).eval(), example_input)[0]
+
+
+def refused_convs(model: nn.Module, example_input: Tensor) -> dict[str, str]:
+    """Convs (groups == 1) whose filters cannot be removed so that pruned ≡ masked, with why.
+
+    Args:
+        model: Not modified (it is traced on a copy).
+        example_input: (B, C, H, W) input the model accepts.
+
+    Returns:
+        {conv name: reason}, e.g. the classifier conv of SqueezeNet ("its channels are the
+        network's output …"), or every conv before a LayerNorm in ConvNeXt. Empty for the zoo.
+    """
+    return _analyse(copy.deepcopy(model).eval(), example_input)[1]
 
 
 def describe_group(model: nn.Module, layer: str, example_input: Tensor) -> list[dict]:
@@ -61,52 +101,101 @@ def describe_group(model: nn.Module, layer: str, example_input: Tensor) -> list[
     return tp_adapter.group_members(tp_adapter.dependency_graph(work, example_input), work, layer)
 
 
-def _units(plan: Plan, convs: list[str]) -> list[tuple[str, list[int]]]:
-    """Validate ``plan`` against the model; return one (root conv, removed indices) per unit."""
+_PLAN_SHAPE = "a plan is {'removed': {conv name: [int, ...]}, 'coupled': [[conv name, ...], ...]}"
+
+
+def _index(value: object, where: str) -> int:
+    """``value`` as an int (Python/numpy integer or 0-d integer tensor); ValueError otherwise."""
+    if not isinstance(value, bool):
+        try:
+            return operator.index(value)
+        except TypeError:
+            pass
+    raise ValueError(f"{where}: filter indices must be integers, got {value!r} "
+                     f"({type(value).__name__}); {_PLAN_SHAPE}")
+
+
+def normalise_plan(plan: Plan) -> tuple[dict[str, list[int]], list[list[str]]]:
+    """Check the structure of ``plan`` and return (removed, coupled) with sorted int indices.
+
+    Args:
+        plan: {"removed": {conv name: indices}, "coupled": [[conv names], ...]} ("coupled" may
+            be missing), e.g. read back from JSON. Not modified.
+
+    Returns:
+        (removed, coupled): new containers; each index list sorted.
+
+    Raises:
+        ValueError: anything else (not a dict, other keys, names that are not strings, indices
+            that are not integers, e.g. "3" or 3.0).
+    """
     if not isinstance(plan, dict) or "removed" not in plan:
         got = f"keys {list(plan)}" if isinstance(plan, dict) else type(plan).__name__
-        raise ValueError(f"a plan is {{'removed': {{layer: [indices]}}, 'coupled': [[layers]]}}; got {got}")
-    removed = plan["removed"]
+        raise ValueError(f"{_PLAN_SHAPE}; got {got}")
+    extra = set(plan) - {"removed", "coupled"}
+    if extra:
+        raise ValueError(f"{_PLAN_SHAPE}; got extra keys {sorted(extra)}")
+    if not isinstance(plan["removed"], dict):
+        raise ValueError(f"{_PLAN_SHAPE}; plan['removed'] is a {type(plan['removed']).__name__}")
+    removed = {}
+    for name, idxs in plan["removed"].items():
+        if not isinstance(name, str) or not isinstance(idxs, list | tuple):
+            raise ValueError(f"{_PLAN_SHAPE}; got {name!r}: {idxs!r}")
+        removed[name] = sorted(_index(i, f"plan['removed'][{name!r}]") for i in idxs)
+    coupled = plan.get("coupled", [])
+    if not isinstance(coupled, list | tuple) or not all(
+            isinstance(g, list | tuple) and all(isinstance(n, str) for n in g) for g in coupled):
+        raise ValueError(f"{_PLAN_SHAPE}; got coupled = {coupled!r}")
+    return removed, [list(g) for g in coupled]
+
+
+def _units(removed: dict[str, list[int]], coupled: list[list[str]],
+           convs: list[str]) -> list[tuple[str, list[int]]]:
+    """Validate a normalised plan against the model; return one (root conv, indices) per unit."""
     unknown = [n for n in removed if n not in convs]
     if unknown:
         raise KeyError(f"plan names layers that are not prunable convs of this model: {unknown}")
     done: set[str] = set()
     units = []
-    group_of = {n: g for g in plan.get("coupled", []) for n in g}
+    group_of = {n: g for g in coupled for n in g}
     for name, idxs in removed.items():
         if name in done:
             continue
-        group = group_of.get(name, [name])
-        for other in group:
-            if other in removed and sorted(removed[other]) != sorted(idxs):
+        for other in group_of.get(name, [name]):
+            if other in removed and removed[other] != idxs:
                 raise ValueError(f"coupled layers {name} and {other} must lose the same channels")
         done.add(name)
         if idxs:
-            units.append((name, sorted(int(i) for i in idxs)))
+            units.append((name, idxs))
     return units
 
 
-def _roots(graph: object, model: nn.Module, plan: Plan, units: list, convs: list) -> list:
-    """One (root, indices) per truly coupled group; refuse plans that hide or split a coupling.
+def _roots(graph: object, model: nn.Module, removed: dict[str, list[int]], units: list,
+           convs: list) -> list:
+    """One (root, indices, mask targets) per truly coupled group; refuse plans that hide or split a coupling,
+    or that remove channels which cannot be removed correctly (``refused_convs``).
 
     A plan must name every coupled layer it changes, with the same indices: otherwise removing
     filters of one conv would silently remove channels of others (or prune a group twice).
     """
-    removed = plan["removed"]
     hint = "build the plan with groups=surgery.coupled_groups(model, example_input)"
     roots, covered = [], set()
     for root, idxs in units:
-        partners = tp_adapter.coupled_out_convs(graph, model, root, convs)
+        members, problem = tp_adapter.group_report(graph, model, root, idxs)
+        if problem is not None:
+            raise ValueError(f"cannot remove filters {idxs} of {root}: {problem}; only the convs "
+                             "of surgery.coupled_groups(model, example_input) can be pruned")
+        partners = tp_adapter.out_convs(members, convs)
         missing = [p for p in partners if p not in removed]
         if missing:
             raise ValueError(f"{root} is coupled with {missing} (same residual add or depthwise "
                              f"chain) but the plan does not name them; {hint}")
         for other in partners:
-            if sorted(removed[other]) != idxs:
+            if removed[other] != idxs:
                 raise ValueError(f"{root} and {other} are coupled (same residual add or depthwise "
                                  f"chain) but the plan removes different filters from them; {hint}")
         if root not in covered:
-            roots.append((root, idxs))
+            roots.append((root, idxs, tp_adapter.zero_targets(members)))
             covered.update([root, *partners])
     return roots
 
@@ -115,22 +204,71 @@ def _check_indices(modules: dict[str, nn.Module], units: list[tuple[str, list[in
     for name, idxs in units:
         n = modules[name].out_channels
         if len(set(idxs)) != len(idxs) or min(idxs) < 0 or max(idxs) >= n:
-            raise ValueError(f"{name}: removed indices must be unique and in [0, {n}), got {idxs}")
+            raise ValueError(f"{name}: removed indices must be unique and in [0, {n}) (the layer "
+                             f"has {n} filters: were the scores computed on another model?), "
+                             f"got {idxs}")
         if len(idxs) >= n:
             raise ValueError(f"{name}: the plan removes all {n} filters; at least one must stay")
 
 
 def _prepare(model: nn.Module, plan: Plan, example_input: Tensor):  # noqa: ANN202
-    """Deep-copy, trace and validate; returns (copy, graph, units)."""
+    """Validate, deep-copy and trace; returns (copy in ``model``'s mode, graph, roots)."""
+    removed, coupled = normalise_plan(plan)
     work = copy.deepcopy(model)
     convs = models.prunable_convs(work)
-    units = _units(plan, convs)
+    units = _units(removed, coupled, convs)
     _check_indices(dict(work.named_modules()), units)
     was_training = work.training
     work.eval()
     graph = tp_adapter.dependency_graph(work, example_input)
+    roots = _roots(graph, work, removed, units, convs)
     work.train(was_training)
-    return work, graph, _roots(graph, work, plan, units, convs)
+    return work, graph, roots
+
+
+def _probe(example_input: Tensor) -> Tensor:
+    """A random input shaped like ``example_input`` (batch ≤ 2), from a local generator.
+
+    Example inputs are often zeros; a random probe makes the check meaningful. The global RNG is
+    not touched.
+    """
+    x = example_input[:2]
+    if not x.is_floating_point():
+        return x
+    g = torch.Generator().manual_seed(0)
+    return torch.randn(x.shape, generator=g, dtype=x.dtype).to(x.device)
+
+
+@torch.no_grad()
+def _verify(pruned: nn.Module, masked: nn.Module, example_input: Tensor) -> None:
+    """Raise ValueError unless ``pruned`` computes what ``masked`` computes (eval mode).
+
+    Both are this module's own copies; ``pruned`` gets its train/eval mode back.
+    """
+    was_training = pruned.training
+    pruned.eval()
+    masked.eval()
+    x = _probe(example_input)
+    try:
+        want = masked(x)
+        try:
+            got = pruned(x)
+        except Exception as err:
+            raise ValueError(f"Torch-Pruning returned a model that fails on forward ({err}); "
+                             "this model's coupling is not supported, nothing was pruned") from err
+    finally:
+        pruned.train(was_training)
+    if not isinstance(got, Tensor) or not isinstance(want, Tensor):
+        return                                  # tuple/dict outputs: the structural checks hold
+    if got.shape != want.shape:
+        raise ValueError(f"pruning would change the output shape from {tuple(want.shape)} to "
+                         f"{tuple(got.shape)}; refusing (the output layer is not prunable)")
+    scale = float(want.abs().max()) if want.numel() else 0.0
+    gap = float((got - want).abs().max()) if want.numel() else 0.0
+    if not gap <= VERIFY_RTOL * max(scale, 1e-6):
+        raise ValueError(f"the pruned model differs from the masked one by {gap:.3g} (output scale "
+                         f"{scale:.3g}): Torch-Pruning does not handle this model's coupling; "
+                         "refusing rather than returning a different network")
 
 
 def apply_plan(model: nn.Module, plan: Plan, example_input: Tensor) -> nn.Module:
@@ -139,7 +277,8 @@ def apply_plan(model: nn.Module, plan: Plan, example_input: Tensor) -> nn.Module
     Args:
         model: The model to prune (any mode); it is deep-copied first.
         plan: {"removed": {conv name: indices}, "coupled": [...]}, e.g. from ``selection``.
-        example_input: (B, C, H, W) input used to trace the dependency graph.
+        example_input: (B, C, H, W) input used to trace the dependency graph (and, as its shape,
+            for a random probe on which the result must equal ``mask_plan``'s).
 
     Returns:
         The smaller model, in the same train/eval mode as ``model``. Its ``pruning_plan``
@@ -147,13 +286,19 @@ def apply_plan(model: nn.Module, plan: Plan, example_input: Tensor) -> nn.Module
 
     Raises:
         KeyError: the plan names a layer that is not a prunable conv.
-        ValueError: malformed plan, bad indices, all filters of a layer, or coupled layers with
-            different removal sets. Nothing is modified when an error is raised.
+        ValueError: malformed plan (not the documented structure, non-integer indices), bad
+            indices (out of range for the layer, repeated), all filters of a layer, coupled
+            layers with different removal sets, a conv listed by ``refused_convs``, or a pruned
+            model that would differ from the masked one. Nothing is modified when an error is
+            raised.
     """
     work, graph, units = _prepare(model, plan, example_input)
-    modules = dict(work.named_modules())
-    for name, idxs in units:
-        tp_adapter.prune_out_channels(graph, modules[name], idxs)
+    masked = copy.deepcopy(work)
+    for _, _, targets in units:
+        tp_adapter.zero_rows(masked, targets)
+    for name, idxs, _ in units:
+        tp_adapter.prune_out_channels(graph, work.get_submodule(name), idxs)
+    _verify(work, masked, example_input)
     work.pruning_plan = copy.deepcopy(plan)
     work.pruning_example_shape = list(example_input.shape)
     return work
@@ -165,10 +310,9 @@ def mask_plan(model: nn.Module, plan: Plan, example_input: Tensor) -> nn.Module:
     Same arguments and errors as ``apply_plan``. In eval mode, ``mask_plan(m)(x)`` equals
     ``apply_plan(m)(x)``: zero channels contribute nothing downstream.
     """
-    work, graph, units = _prepare(model, plan, example_input)
-    modules = dict(work.named_modules())
-    for name, idxs in units:
-        tp_adapter.zero_out_channels(graph, modules[name], idxs)
+    work, _, units = _prepare(model, plan, example_input)
+    for _, _, targets in units:
+        tp_adapter.zero_rows(work, targets)
     return work
 
 
@@ -209,11 +353,21 @@ def load_pruned(path: str | Path) -> nn.Module:
         The pruned model in eval mode.
 
     Raises:
-        ValueError: when the file is not a ``save_pruned`` file.
+        FileNotFoundError: no such file.
+        ValueError: when the file is not a ``save_pruned`` file (another torch file, a pickled
+            module, which ``weights_only=True`` refuses to load, or not a torch file at all).
     """
-    blob = torch.load(Path(path), map_location="cpu", weights_only=True)
-    if not isinstance(blob, dict) or blob.get("format") != FORMAT:
-        raise ValueError(f"{path} is not a pruned-model file written by save_pruned ({FORMAT})")
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no pruned-model file at {path}")
+    not_ours = f"{path} is not a pruned-model file written by save_pruned ({FORMAT})"
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as err:
+        raise ValueError(f"{not_ours}: torch.load(weights_only=True) refused it ({err})") from err
+    if (not isinstance(blob, dict) or blob.get("format") != FORMAT
+            or not {"arch", "plan", "example_shape", "state_dict"} <= set(blob)):
+        raise ValueError(not_ours)
     fresh = models.build(blob["arch"]["name"], **blob["arch"]["kwargs"]).eval()
     pruned = apply_plan(fresh, blob["plan"], torch.zeros(blob["example_shape"]))
     pruned.load_state_dict(blob["state_dict"])
