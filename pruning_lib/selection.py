@@ -19,7 +19,8 @@ Introduced in: notebooks/00_tour.ipynb (§The pipeline).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+import numbers
+from collections.abc import Mapping, Sequence
 
 import torch
 from torch import Tensor
@@ -28,12 +29,21 @@ Plan = dict[str, object]
 _EPS = 1e-12
 
 
-def _check_ratio(ratio: float) -> None:
-    if not isinstance(ratio, int | float) or not 0.0 <= ratio < 1.0:
-        raise ValueError(f"prune ratio must be a number in [0, 1) (the fraction REMOVED), got {ratio!r}")
+def _check_ratio(ratio: object) -> float:
+    """``ratio`` as a float in [0, 1): any real number (int, float, numpy scalar, 0-d tensor)."""
+    value = ratio
+    if isinstance(ratio, Tensor) and ratio.ndim == 0 and not ratio.dtype.is_complex:
+        value = ratio.item()
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"prune ratio must be a real number in [0, 1) (the fraction REMOVED), "
+                         f"got {ratio!r} ({type(ratio).__name__})")
+    if not 0.0 <= float(value) < 1.0:
+        raise ValueError(f"prune ratio must be in [0, 1) (the fraction REMOVED), got {ratio!r}")
+    return float(value)
 
 
-def _check_scores(scores: dict[str, Tensor]) -> None:
+def _check_scores(scores: dict[str, Tensor], sizes: Mapping[str, int] | None = None) -> None:
+    """Non-empty, finite 1-D scores; with ``sizes``, one score per filter of each layer."""
     if not scores:
         raise ValueError("scores is empty: expected {layer name: Tensor[n_filters]}")
     for name, s in scores.items():
@@ -42,6 +52,14 @@ def _check_scores(scores: dict[str, Tensor]) -> None:
                              f"{getattr(s, 'shape', type(s).__name__)}")
         if not torch.isfinite(s).all():
             raise ValueError(f"scores[{name!r}] contains NaN or inf")
+    if sizes is not None:
+        unknown = [name for name in scores if name not in sizes]
+        if unknown:
+            raise KeyError(f"scored layers {unknown} are not in sizes (layers: {list(sizes)})")
+        wrong = {name: (len(s), sizes[name]) for name, s in scores.items() if len(s) != sizes[name]}
+        if wrong:
+            raise ValueError("scores must have one entry per filter; (scores, filters): "
+                             + ", ".join(f"{n}: {a} vs {b}" for n, (a, b) in wrong.items()))
 
 
 def merge_groups(scores: dict[str, Tensor], groups: Sequence[Sequence[str]] = ()) -> list[list[str]]:
@@ -95,25 +113,34 @@ def _plan(removed_by_unit: dict[tuple[str, ...], list[int]]) -> Plan:
 
 
 def plan_uniform(scores: dict[str, Tensor], ratio: float, *,
-                 groups: Sequence[Sequence[str]] = ()) -> Plan:
+                 groups: Sequence[Sequence[str]] = (),
+                 sizes: Mapping[str, int] | None = None) -> Plan:
     """Remove the same fraction of filters from every layer (or coupled group).
 
     Each unit of n filters loses ``floor(ratio · n)`` filters, at most n − 1: one always stays.
 
     Args:
         scores: {layer: scores (n,)}, higher = keep.
-        ratio: Fraction of filters to remove, in [0, 1).
+        ratio: Fraction of filters to remove, in [0, 1) (any real number: float, numpy scalar,
+            0-d tensor).
         groups: Coupled layer names (from ``surgery.coupled_groups``).
+        sizes: {layer: filters}, e.g. ``models.conv_widths(model)``; when given, every score
+            vector must have exactly that length.
 
     Returns:
         A plan (see the module docstring).
+
+    Raises:
+        ValueError: ratio outside [0, 1) or not a real number; empty, non-1-D or non-finite
+            scores; scores whose length differs from ``sizes``. KeyError: a scored layer
+            missing from ``sizes``.
 
     Example:
         >>> plan_uniform({"c": torch.tensor([3.0, 1.0, 2.0, 0.5])}, 0.5)
         {'removed': {'c': [1, 3]}, 'coupled': []}
     """
-    _check_ratio(ratio)
-    _check_scores(scores)
+    ratio = _check_ratio(ratio)
+    _check_scores(scores, sizes)
     removed = {}
     for unit in merge_groups(scores, groups):
         s = unit_scores(scores, unit)
@@ -122,7 +149,8 @@ def plan_uniform(scores: dict[str, Tensor], ratio: float, *,
 
 
 def plan_global(scores: dict[str, Tensor], ratio: float, *,
-                groups: Sequence[Sequence[str]] = ()) -> Plan:
+                groups: Sequence[Sequence[str]] = (),
+                sizes: Mapping[str, int] | None = None) -> Plan:
     """Rank all filters of all layers together and remove the lowest ``ratio`` of them.
 
     Scores are made comparable by dividing each layer's scores by their mean absolute value (as
@@ -131,26 +159,30 @@ def plan_global(scores: dict[str, Tensor], ratio: float, *,
 
     Args:
         scores: {layer: scores (n,)}, higher = keep.
-        ratio: Fraction of ALL scored filters to remove, in [0, 1).
+        ratio: Fraction of ALL scored filters to remove, in [0, 1) (any real number).
         groups: Coupled layer names (a group counts its filters once).
+        sizes: {layer: filters}; when given, every score vector must have that length.
 
     Returns:
         A plan (see the module docstring).
+
+    Raises:
+        ValueError, KeyError: as ``plan_uniform``.
     """
-    _check_ratio(ratio)
-    _check_scores(scores)
+    ratio = _check_ratio(ratio)
+    _check_scores(scores, sizes)
     units = merge_groups(scores, groups)
     per_unit = [unit_scores(scores, u) for u in units]
     flat = torch.cat(per_unit)                                             # (total,)
     unit_id = torch.cat([torch.full((len(s),), i) for i, s in enumerate(per_unit)])
     # rank of each filter inside its own unit (0 = lowest score)
     rank_in_unit = torch.cat([torch.sort(s, stable=True).indices.argsort() for s in per_unit])
-    sizes = torch.tensor([len(s) for s in per_unit])
-    eligible = rank_in_unit < sizes[unit_id] - 1                           # never the unit's best
+    unit_sizes = torch.tensor([len(s) for s in per_unit])
+    eligible = rank_in_unit < unit_sizes[unit_id] - 1                           # never the unit's best
     k = math.floor(ratio * len(flat))
     order = torch.sort(flat, stable=True).indices
     chosen = order[eligible[order]][:k]                                    # greedy in global order
-    offsets = torch.cumsum(sizes, 0) - sizes
+    offsets = torch.cumsum(unit_sizes, 0) - unit_sizes
     removed = {}
     for i, unit in enumerate(units):
         mine = chosen[unit_id[chosen] == i] - offsets[i]
@@ -158,7 +190,8 @@ def plan_global(scores: dict[str, Tensor], ratio: float, *,
     return _plan(removed)
 
 
-def plan_keep_counts(scores: dict[str, Tensor], keep: dict[str, int]) -> Plan:
+def plan_keep_counts(scores: dict[str, Tensor], keep: dict[str, int], *,
+                     sizes: Mapping[str, int] | None = None) -> Plan:
     """Keep exactly ``keep[layer]`` filters (the highest-scoring) in each listed layer.
 
     Used to compare criteria at the same widths as a method that decides its own widths (e.g.
@@ -168,12 +201,17 @@ def plan_keep_counts(scores: dict[str, Tensor], keep: dict[str, int]) -> Plan:
     Args:
         scores: {layer: scores (n,)}, higher = keep.
         keep: {layer: number of filters to keep}, 1 ≤ keep ≤ n.
+        sizes: {layer: filters}; when given, every score vector must have that length.
+
+    Raises:
+        KeyError: a layer in ``keep`` without scores. ValueError: a count outside [1, n], or
+            scores whose length differs from ``sizes``.
 
     Example:
         >>> plan_keep_counts({"c": torch.tensor([3.0, 1.0, 2.0, 0.5])}, {"c": 1})
         {'removed': {'c': [1, 2, 3]}, 'coupled': []}
     """
-    _check_scores(scores)
+    _check_scores(scores, sizes)
     removed = {}
     for name, k in keep.items():
         if name not in scores:

@@ -9,6 +9,7 @@ import copy
 import json
 import math
 
+import numpy as np
 import pytest
 import torch
 from hypothesis import given, settings
@@ -161,6 +162,39 @@ def test_group_members_with_different_sizes_is_a_value_error(plan_fn):
 def test_bad_ratio_is_a_value_error(plan_fn, ratio):
     with pytest.raises(ValueError, match="prune ratio"):
         plan_fn({"a": T([1.0, 2.0])}, ratio)
+
+
+@pytest.mark.parametrize("plan_fn", [plan_uniform, plan_global])
+@pytest.mark.parametrize("ratio", [True, torch.tensor([0.5]), torch.tensor(0.5j), [0.5]])
+def test_ratio_that_is_not_a_real_number_is_a_value_error_naming_its_type(plan_fn, ratio):
+    with pytest.raises(ValueError, match=f"real number.*{type(ratio).__name__}"):
+        plan_fn({"a": T([1.0, 2.0])}, ratio)
+
+
+@pytest.mark.parametrize("plan_fn", [plan_uniform, plan_global])
+@pytest.mark.parametrize("kind", [np.float32, np.float64, torch.tensor, lambda r: torch.tensor(r).double()])
+@given(scores=score_dicts(), ratio=ratios)
+@settings(max_examples=25)
+def test_numpy_and_0d_tensor_ratios_give_the_float_plan(plan_fn, kind, scores, ratio):
+    ratio = float(np.float32(ratio))          # representable exactly by every kind
+    assert plan_fn(scores, kind(ratio)) == plan_fn(scores, ratio)
+
+
+@pytest.mark.parametrize("plan_fn", [plan_uniform, plan_global])
+def test_scores_of_the_wrong_length_for_the_model_are_refused(plan_fn):
+    scores = {"a": T([1.0, 2.0, 3.0, 4.0]), "b": T([3.0, 1.0])}
+    with pytest.raises(ValueError, match="b: 2 vs 16"):
+        plan_fn(scores, 0.5, sizes={"a": 4, "b": 16})
+    with pytest.raises(KeyError, match="'b'"):
+        plan_fn(scores, 0.5, sizes={"a": 4})
+    assert plan_fn(scores, 0.5, sizes={"a": 4, "b": 2, "c": 7}) == plan_fn(scores, 0.5)
+
+
+def test_plan_keep_counts_checks_lengths_against_sizes():
+    scores = {"a": T([1.0, 2.0, 3.0, 4.0])}
+    with pytest.raises(ValueError, match="a: 4 vs 8"):
+        selection.plan_keep_counts(scores, {"a": 2}, sizes={"a": 8})
+    assert selection.plan_keep_counts(scores, {"a": 2}, sizes={"a": 4})["removed"] == {"a": [0, 1]}
 
 
 @pytest.mark.parametrize("plan_fn", [plan_uniform, plan_global])
