@@ -207,7 +207,10 @@ def build(name: str, **kwargs: object) -> nn.Module:
 def prunable_convs(model: nn.Module) -> list[str]:
     """Names of the convs whose output filters a plan may remove (groups == 1), in forward order.
 
-    Depthwise convs are left out: their filters follow the conv that feeds them.
+    Depthwise convs are left out: their filters follow the conv that feeds them. These are the
+    candidates by type; on a given model, ``surgery.refused_convs(model, example_input)`` lists
+    those no plan may touch (the output layer, convs before a grouped conv or a LayerNorm), and
+    ``surgery.coupled_groups`` leaves them out.
     """
     return [name for name, m in model.named_modules()
             if isinstance(m, nn.Conv2d) and m.groups == 1]
@@ -264,7 +267,12 @@ def sha256(path: Path) -> str:
 
 
 def model_card(name: str) -> dict:
-    """The JSON model card of a shipped checkpoint (architecture, data, recipe, accuracies)."""
+    """The JSON model card of a shipped checkpoint (architecture, data, recipe, accuracies).
+
+    Raises:
+        ValueError: unknown name, or a card that is not valid JSON / lacks "arch" or "sha256"
+            (the message names the file). FileNotFoundError: the card is missing.
+    """
     if name not in PRETRAINED + AUDIO_PRETRAINED:
         raise ValueError(f"no trained checkpoint named {name!r}; available: "
                          f"{', '.join(PRETRAINED + AUDIO_PRETRAINED)}")
@@ -275,7 +283,15 @@ def model_card(name: str) -> dict:
         cli += f" --split speaker:{speaker}" if speaker else ""
         raise FileNotFoundError(f"model card {card_path} is missing; train it with "
                                 f"`python -m pruning_lib.{cli}`")
-    return json.loads(card_path.read_text())
+    try:
+        card = json.loads(card_path.read_text())
+    except json.JSONDecodeError as err:
+        raise ValueError(f"model card {card_path} is not valid JSON ({err}); restore the file "
+                         "from the repository or retrain the model") from err
+    missing = [key for key in ("arch", "sha256") if not isinstance(card, dict) or key not in card]
+    if missing:
+        raise ValueError(f"model card {card_path} lacks {missing}: not a model card")
+    return card
 
 
 def load_pretrained(name: str) -> nn.Module:
