@@ -57,19 +57,13 @@ e2e: venv
 	fi
 	PRUNING_E2E=1 $(BIN)/pytest -q -p no:randomly tests/e2e
 
-# Execute every notebook in default (full) mode into build/*.html and report each wall time.
+# The course site in build/book/: an index, every lesson executed (default mode; `make book FAST=1`
+# runs them with PRUNING_FAST=1 to check the site in a few minutes), the docs pages, a local MathJax.
+# Prints each lesson as it starts and ends; wall times also in build/book_times.txt.
 book: venv
 	@ls notebooks/*.ipynb >/dev/null 2>&1 || { echo "make book: no notebooks in notebooks/" >&2; exit 1; }
-	@mkdir -p build
-	@: > build/book_times.txt
-	@for nb in notebooks/*.ipynb; do \
-		start=$$(date +%s); \
-		env -u PRUNING_FAST $(BIN)/jupyter nbconvert --to html --execute \
-			--ExecutePreprocessor.timeout=1800 --output-dir build/ "$$nb" || exit 1; \
-		printf '%-45s %6d s\n' "$$nb" "$$(( $$(date +%s) - start ))" >> build/book_times.txt; \
-	done
-	@echo "Wall time per notebook (default mode, $$(nproc) CPU threads, $$(date -u +%F)):"
-	@cat build/book_times.txt
+	@$(BIN)/python -m pruning_lib.data --which 2>/dev/null || true
+	$(BIN)/python scripts/build_book.py $(if $(filter 1 yes true,$(FAST)),--fast,)
 
 clean:
 	rm -rf build .pytest_cache .ruff_cache .hypothesis

@@ -1,0 +1,159 @@
+"""scripts/build_book.py: a site built from a tiny fake lesson (no kernel, no lesson executed)."""
+
+from __future__ import annotations
+
+import base64
+import importlib.util
+import re
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+spec = importlib.util.spec_from_file_location("build_book", REPO / "scripts" / "build_book.py")
+build_book = importlib.util.module_from_spec(spec)
+sys.modules["build_book"] = build_book          # dataclasses look their module up there
+spec.loader.exec_module(build_book)
+
+# A 1x1 PNG: the "plot" the fake executor adds.
+PNG = base64.b64encode(bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d49444154789c6360f8cfc00000030101005b1bb6bf0000000049454e44ae426082")).decode()
+
+
+def fake_lesson(path: Path, number: str) -> Path:
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_markdown_cell(f"# {number} · Fake lesson {number}\n\n"
+                                      f"*A one-line summary {number}.*\n\n"
+                                      "$$x^2$$ and inline $a_i$; see [notation](../docs/notation.md)."),
+        nbformat.v4.new_code_cell("print('hello')"),
+    ])
+    nbformat.write(nb, path)
+    return path
+
+
+def fake_execute(repo: Path):
+    """Stand-in for the kernel: outputs with a plot, a widget and this machine's absolute paths."""
+    calls = []
+
+    def execute(nb: nbformat.NotebookNode, fast: bool, cwd: Path) -> None:
+        calls.append(fast)
+        text = f"loaded {repo}/data/x.npz, {repo.parent}/shared/fsdd, {Path.home()}/.cache\n"
+        nb.cells[1].outputs = [
+            nbformat.v4.new_output("stream", name="stdout", text=text),
+            nbformat.v4.new_output("display_data", data={"image/png": PNG, "text/plain": "<Figure>"}),
+            nbformat.v4.new_output("display_data", data={
+                "application/vnd.jupyter.widget-view+json": {"model_id": "abc", "version_major": 2},
+                "text/plain": "VBox()"}),
+        ]
+    execute.calls = calls
+    return execute
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list, Path, object]:
+    root = tmp_path_factory.mktemp("book")
+    repo = root / "repo"
+    (repo / "notebooks").mkdir(parents=True)
+    (repo / "docs").mkdir()
+    (repo / "docs" / "notation.md").write_text("# Notation\n\nA filter $W \\in \\mathbb{R}^{C}$.\n\n"
+                                               "See [the syllabus](syllabus.md).\n")
+    (repo / "README.md").write_text("# fake\n\nA fake course about *pruning*.\n")
+    notebooks = [fake_lesson(repo / "notebooks" / f"{n}_fake.ipynb", n) for n in ("00", "01", "02")]
+    execute = fake_execute(repo)
+    out = root / "out" / "book"
+    lessons = build_book.build(out, notebooks, repo / "docs", fast=True, times=root / "times.txt",
+                               execute=execute, repo=repo)
+    return out, lessons, root, execute
+
+
+def read(page: Path) -> str:
+    return page.read_text(encoding="utf-8")
+
+
+def hrefs(text: str) -> list[str]:
+    return re.findall(r'href="([^"]+)"', text)
+
+
+def first_nav(page: str) -> str:
+    return re.search(r'<nav class="book-nav">(.*?)</nav>', page).group(1)
+
+
+def test_index_lists_lessons_in_order_with_times_and_existing_docs(site):
+    out, lessons, _, execute = site
+    assert execute.calls == [True, True, True]            # every lesson executed, FAST mode
+    index = read(out / "index.html")
+    links = hrefs(index)
+    table = re.search(r"<tbody>(.*?)</tbody>", index, re.S).group(1)
+    assert hrefs(table) == ["00_fake.html", "01_fake.html", "02_fake.html"]
+    assert "notation.html" in links and "syllabus.html" not in links   # only documents that exist
+    assert "A fake course about pruning." in index
+    assert "A one-line summary 01." in index and "01 · Fake lesson 01" in index
+    assert index.count('class="book-time"') == 3 and "not run" not in index
+    assert all(lesson.seconds is not None for lesson in lessons)
+    for href in links:                                     # every local link resolves inside the site
+        if not href.startswith(("http:", "https:", "#")):
+            assert (out / href.split("#")[0]).is_file(), href
+
+
+def test_lesson_pages_load_mathjax_relatively_and_nowhere_else(site):
+    out, *_ = site
+    page = read(out / "01_fake.html")
+    scripts = re.findall(r'<script[^>]*src="([^"]+)"', page)
+    assert scripts == ["_static/mathjax/MathJax.js?config=TeX-AMS-MML_HTMLorMML-full,Safe"]
+    assert (out / "_static" / "mathjax" / "MathJax.js").is_file()
+    assert (out / "_static" / "mathjax" / "config" / "TeX-AMS-MML_HTMLorMML-full.js").is_file()
+    assert "$$x^2$$" in page                               # left for MathJax to typeset
+    assert not re.search(r'<link[^>]+href="https?:', page)  # no stylesheet from elsewhere
+    assert "cdnjs" not in page and "unpkg" not in page and "jsdelivr" not in page
+
+
+def test_plots_embedded_and_widgets_replaced_by_a_note(site):
+    out, *_ = site
+    page = read(out / "01_fake.html")
+    assert f"data:image/png;base64,{PNG}" in page
+    assert "make lab" in page and "widget-view" not in page
+
+
+def test_nav_bar_prev_index_next(site):
+    out, *_ = site
+    first, middle, last = (read(out / f"{n}_fake.html") for n in ("00", "01", "02"))
+    assert hrefs(first_nav(middle)) == ["00_fake.html", "index.html", "02_fake.html"]
+    assert middle.count('<nav class="book-nav">') == 2      # top and bottom
+    assert hrefs(first_nav(first)) == ["index.html", "01_fake.html"]
+    assert hrefs(first_nav(last)) == ["01_fake.html", "index.html"]
+    notation = read(out / "notation.html")
+    assert "index.html" in hrefs(notation) and "_static/mathjax/MathJax.js" in notation
+
+
+def test_links_to_docs_and_notebooks_point_into_the_site(site):
+    out, *_ = site
+    assert 'href="notation.html"' in read(out / "01_fake.html")
+    assert 'href="syllabus.md"' in read(out / "notation.html")   # not in the site: left as written
+
+
+def test_no_absolute_paths_of_the_build_machine(site):
+    out, _, root, _ = site
+    repo = root / "repo"
+    for page in out.glob("*.html"):
+        text = read(page)
+        for needle in (str(repo.parent), str(Path.home()) + "/", "/work/", "/root/"):
+            assert needle not in text, (page.name, needle)
+    assert "loaded data/x.npz, ../shared/fsdd, ~/.cache" in read(out / "00_fake.html")
+
+
+def test_times_table_names_every_lesson(site):
+    _, _, root, _ = site
+    table = (root / "times.txt").read_text()
+    assert "FAST mode" in table
+    assert [line.split()[0] for line in table.splitlines()[2:]] == [
+        "00_fake.ipynb", "01_fake.ipynb", "02_fake.ipynb", "total"]
+
+
+def test_without_mathjax_the_build_says_what_to_install(monkeypatch, tmp_path):
+    monkeypatch.setattr(build_book, "DEBIAN_MATHJAX", tmp_path / "none")
+    monkeypatch.setitem(sys.modules, "jupyter_server_mathjax", None)
+    with pytest.raises(SystemExit, match="jupyter-server-mathjax"):
+        build_book.find_mathjax()
