@@ -162,8 +162,8 @@ def check_spectral_norm(fn: Callable[[Tensor], Tensor]) -> bool:
                       "one σ_max per filter: loop over the filters, or batch over them")
     if _close(scores, spectral_norm(w), atol=1e-5):
         return _right("spectral norms match criteria.spectral_norm")
-    svd_hint = ("torch.linalg.svdvals(weight[i].flatten(1)) returns the singular values of filter i as a "
-                "c × kh·kw matrix, largest first")
+    svd_hint = ("torch.linalg.svdvals(M) returns the singular values of a matrix M, largest first; "
+                "M must be filter i viewed as a c × kh·kw matrix")
     if not scores.any():
         return _wrong("every value is zero: the stub line is still there", svd_hint)
     if _close(scores, w.flatten(1).norm(dim=1)):
