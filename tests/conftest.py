@@ -91,3 +91,36 @@ class CountingLoader:
 def counting_loader() -> type[CountingLoader]:
     """``counting_loader(loader)`` wraps a loader and counts the batches drawn from it."""
     return CountingLoader
+
+
+def _predictions(model: nn.Module, loader: Iterable, gap: float = 1e-4) -> dict[str, int]:
+    """Correct predictions of ``model`` (eval mode, restored) over ``loader``, and its near-ties.
+
+    A near-tie is an input whose two largest logits differ by less than ``gap``: its predicted class
+    may differ between CPUs (AVX2 and AVX-512 conv kernels round differently, ~1e-6 on logits), so
+    an exact count of correct predictions can move by at most the number of near-ties.
+
+    Returns:
+        {"correct": int, "n": int, "near_ties": int}.
+    """
+    was_training = model.training
+    model.eval()
+    correct = n = near = 0
+    try:
+        with torch.no_grad():
+            for x, y in loader:
+                logits = model(x)                                  # (B, classes)
+                top2 = logits.topk(2, dim=1).values                # (B, 2)
+                correct += int((logits.argmax(1) == y).sum())
+                near += int((top2[:, 0] - top2[:, 1] < gap).sum())
+                n += len(y)
+    finally:
+        model.train(was_training)
+    return {"correct": correct, "n": n, "near_ties": near}
+
+
+@pytest.fixture
+def predictions():
+    """``predictions(model, loader)``: correct count, n and near-ties (see ``_predictions``)."""
+    return _predictions
+

@@ -394,18 +394,17 @@ def test_load_fsdd_reads_the_folder_in_pruning_fsdd_dir(monkeypatch, tmp_path):
 # --- shipped audio checkpoints ---------------------------------------------------------------------------
 
 @pytest.mark.parametrize("name", models.AUDIO_PRETRAINED)
-def test_shipped_audio_checkpoint_matches_its_card(fsdd_clips, name):
-    """Each card's test accuracy is what the shipped weights score on the card's split, clip for clip."""
-    from pruning_lib import train
-
+def test_shipped_audio_checkpoint_matches_its_card(fsdd_clips, name, predictions):
+    """Each card's test accuracy is what the shipped weights score on the card's split, clip for clip
+    (except clips whose top two logits nearly tie, where the CPU's kernels may decide)."""
     card = models.model_card(name)
     net = models.load_pretrained(name)
     split = audio_data.make_audio_data(fsdd_clips, card["test_split"])
-    result = train.evaluate(net, audio_data.make_audio_loaders(split).test)
+    got = predictions(net, audio_data.make_audio_loaders(split).test)
     expected = card["test_accuracy_full"]
-    assert (result["correct"], result["n"]) == (expected["correct"], expected["n"])
-    assert result["n"] == (300 if card["test_split"] == "official" else 500)
-    assert result["accuracy"] >= (0.96 if card["test_split"] == "official" else 0.9)
+    assert got["n"] == expected["n"] == (300 if card["test_split"] == "official" else 500)
+    assert abs(got["correct"] - expected["correct"]) <= got["near_ties"]
+    assert got["correct"] / got["n"] >= (0.96 if card["test_split"] == "official" else 0.9)
 
 
 def test_missing_speaker_card_says_how_to_train_it(monkeypatch, tmp_path):

