@@ -204,6 +204,21 @@ def test_load_pretrained_rejects_modified_weights(fake_checkpoint):
         models.load_pretrained("resnet20")
 
 
+@pytest.mark.parametrize(("text", "match"), [
+    ("{not json", "is not valid JSON"),
+    ("", "is not valid JSON"),
+    ('{"name": "resnet20"}', r"lacks \['arch', 'sha256'\]"),
+    ("[1, 2]", "not a model card"),
+])
+def test_a_broken_model_card_is_a_value_error_naming_the_file(fake_checkpoint, text, match):
+    card_path = fake_checkpoint[2]
+    card_path.write_text(text)
+    for call in (models.model_card, models.load_pretrained):
+        with pytest.raises(ValueError, match=match) as info:
+            call("resnet20")
+        assert str(card_path) in str(info.value)
+
+
 def test_model_card_missing_says_how_to_train(fake_checkpoint):
     fake_checkpoint[2].unlink()
     with pytest.raises(FileNotFoundError, match="python -m pruning_lib.train --model resnet20"):
