@@ -26,10 +26,10 @@ from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, TensorDataset
 from tqdm.auto import tqdm
 
-from pruning_lib import criteria, depth, metrics, scoped, selection, surgery, train
+from pruning_lib import criteria, data, depth, metrics, scoped, selection, surgery, train
 
 Scores = dict[str, Tensor]
 ScoresOrFactory = Scores | Callable[[int], Scores]
@@ -413,6 +413,23 @@ def scratch_baseline(pruned: nn.Module, setup: SweepSetup, *, seeds: Sequence[in
 # images (``train.recalibrate_bn``; keys "recalibrated_accuracy", "recalibrated_correct",
 # "recalibrated_loss", None when no recalibration loader is given), and "seconds": the wall time of
 # the whole measurement (surgery, recalibration, both evaluations, counting), what a slider move costs.
+
+
+def recalibration_loader(dataset: object, per_class: int = 30, *, seed: int = 0) -> DataLoader:
+    """The explorers' recalibration images: ``per_class`` *training* examples of every class, in one
+    fixed, unshuffled batch, so every slider move re-estimates BatchNorm on the same images.
+
+    Args:
+        dataset: A ``data.ImageData`` (images normalised as every loader of ``data``) or an
+            ``audio.data.AudioData`` (waveforms, as its loaders yield them): anything with
+            ``x_train`` and ``y_train``.
+        per_class: Examples per class (30 → 300 for ten classes).
+        seed: Seeds the choice.
+    """
+    if isinstance(dataset, data.ImageData):
+        return data.subset_loader(dataset, "train", per_class, seed=seed, batch_size=10 * per_class)
+    idx = data.balanced_indices(dataset.y_train, per_class, seed=seed)
+    return DataLoader(TensorDataset(dataset.x_train[idx], dataset.y_train[idx]), batch_size=len(idx))
 
 
 def _loader_images(loader: DataLoader, cap: int) -> int:

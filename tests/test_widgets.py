@@ -8,6 +8,7 @@ figure the explorer drew."""
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
 
 import matplotlib
 
@@ -91,6 +92,27 @@ def test_prune_and_measure_recalibrated_stage_is_recalibrate_bn_then_evaluate(se
                                                      rel=1e-5)
     for key, value in model.state_dict().items():
         torch.testing.assert_close(value, before[key], atol=0, rtol=0)
+
+
+def test_recalibration_loader_is_a_fixed_balanced_slice_of_the_training_split():
+    from pruning_lib import data
+
+    g = torch.Generator().manual_seed(4)
+    x_train = torch.randint(0, 256, (60, 1, 4, 4), dtype=torch.uint8, generator=g)
+    y_train, y_test = torch.arange(60) % 3, torch.arange(9) % 3
+    images = data.ImageData(x_train, y_train, torch.full((9, 1, 4, 4), 7, dtype=torch.uint8), y_test,
+                            "synthetic", ("a", "b", "c"), (0.5,), (0.25,))
+    loader = experiments.recalibration_loader(images, 4, seed=1)
+    first, again = list(loader), list(loader)
+    assert len(first) == 1 and torch.equal(first[0][0], again[0][0])              # fixed, unshuffled
+    x, y = first[0]
+    assert torch.bincount(y).tolist() == [4, 4, 4]
+    idx = data.balanced_indices(y_train, 4, seed=1)
+    torch.testing.assert_close(x, (x_train[idx].float() / 255 - 0.5) / 0.25)       # training images
+    waves = SimpleNamespace(x_train=torch.randn(30, 80, generator=g), y_train=torch.arange(30) % 5)
+    x, y = next(iter(experiments.recalibration_loader(waves, 2)))
+    assert x.shape == (10, 80) and torch.bincount(y).tolist() == [2] * 5
+    assert torch.equal(x, waves.x_train[data.balanced_indices(waves.y_train, 2)])
 
 
 def test_prune_and_measure_without_recalibration_loader_has_no_recalibrated_stage(setup):
