@@ -108,9 +108,16 @@ def _is_depthwise(module: nn.Module) -> bool:
             and module.groups == module.in_channels == module.out_channels)
 
 
-def _member_problem(name: str, module: nn.Module, idxs: list[int]) -> str | None:
-    """Why removing channels ``idxs`` of ``module`` (a group member) cannot equal masking them."""
-    if isinstance(module, tp.ops._OutputOp):
+def _member_problem(dep: object, name: str, idxs: list[int]) -> str | None:
+    """Why removing channels ``idxs`` of a group member cannot equal masking them, or None.
+
+    A member that carries the group's channels (out side) and feeds nothing produces the model's
+    output: Torch-Pruning marks a trailing op with ``_OutputOp``, but a model that ends in a conv
+    has no such op, only a conv node without outputs.
+    """
+    module = dep.target.module
+    carries = dep.handler.__name__ == OUT and not isinstance(module, nn.Parameter)
+    if isinstance(module, tp.ops._OutputOp) or (carries and not dep.target.outputs):
         return ("its channels are the network's output (the classifier): the output layer is "
                 "never prunable")
     if isinstance(module, nn.Conv1d | nn.Conv2d) and module.groups > 1 and not _is_depthwise(module):
@@ -141,7 +148,7 @@ def group_report(graph: tp.DependencyGraph, model: nn.Module, conv_name: str,
     for dep, member_idxs in _group(graph, model.get_submodule(conv_name), idxs):
         module = dep.target.module
         name = names.get(module, type(module).__name__)
-        problem = problem or _member_problem(name, module, [int(i) for i in member_idxs])
+        problem = problem or _member_problem(dep, name, [int(i) for i in member_idxs])
         if module in names and any(True for _ in module.parameters(recurse=False)):
             side = "out" if dep.handler.__name__ == OUT else "in"
             members.append({"name": name, "type": type(module).__name__, "side": side,

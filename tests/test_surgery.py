@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import copy
 import functools
+import pickle
 
+import numpy as np
 import pytest
 import torch
 from hypothesis import given, settings
@@ -254,6 +256,14 @@ BAD_VGG_PLANS = [
     ([("features.conv1.conv", [0])], ValueError, "a plan is"),
     ({"features.conv1.conv": [0]}, ValueError, "a plan is"),
     (None, ValueError, "a plan is"),
+    # structure first: JSON strings or floats are not indices (and never reach the coupling check)
+    ({"removed": {"features.conv1.conv": ["0", "3"]}}, ValueError, r"integers, got '0' \(str\)"),
+    ({"removed": {"features.conv1.conv": [0.0, 3.0]}}, ValueError, r"integers, got 0.0 \(float\)"),
+    ({"removed": {"features.conv1.conv": [True]}}, ValueError, "integers, got True"),
+    ({"removed": {"features.conv1.conv": 3}}, ValueError, "a plan is"),
+    ({"removed": [["features.conv1.conv", [0]]]}, ValueError, "a plan is"),
+    ({"removed": {"features.conv1.conv": [0]}, "coupled": "features"}, ValueError, "coupled ="),
+    ({"removed": {"features.conv1.conv": [0]}, "ratio": 0.5}, ValueError, r"extra keys \['ratio'\]"),
 ]
 
 
@@ -285,6 +295,22 @@ def test_plan_removing_nothing_gives_an_equal_model(vgg):
     assert metrics.count_params(pruned) == metrics.count_params(vgg)
     with torch.no_grad():
         torch.testing.assert_close(pruned(X), vgg(X), atol=0, rtol=0)
+
+
+def test_numpy_and_0d_tensor_indices_are_integers(vgg):
+    ints = {"removed": {"features.conv1.conv": [0, 3]}, "coupled": []}
+    odd = {"removed": {"features.conv1.conv": [np.int64(3), torch.tensor(0)]}, "coupled": []}
+    with torch.no_grad():
+        torch.testing.assert_close(surgery.apply_plan(vgg, odd, EXAMPLE)(X),
+                                   surgery.apply_plan(vgg, ints, EXAMPLE)(X), atol=0, rtol=0)
+    assert surgery.normalise_plan(odd) == ({"features.conv1.conv": [0, 3]}, [])
+
+
+def test_scores_computed_for_a_narrower_layer_are_caught_when_sizes_are_given(vgg):
+    scores = score_model(vgg, l1_norm)
+    scores["features.conv1.conv"] = scores["features.conv1.conv"][:8]         # 8 scores, 16 filters
+    with pytest.raises(ValueError, match="features.conv1.conv: 8 vs 16"):
+        selection.plan_uniform(scores, 0.5, sizes=models.conv_widths(vgg))
 
 
 # --- removing a channel that is identically zero changes nothing ------------------------------------
@@ -366,6 +392,98 @@ def test_every_layer_in_the_plan_loses_its_filters_even_if_wrongly_declared_coup
     assert pruned.features.conv2.conv.out_channels == 14
 
 
+# --- models that cannot be pruned so that pruned ≡ masked: refused before surgery -----------------
+
+def _seeded(*layers: nn.Module) -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(*layers).eval()
+
+
+def grouped_net() -> nn.Module:
+    """0 feeds a grouped conv (groups=2), 4 is prunable, 6 produces the output."""
+    return _seeded(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 8, 3, padding=1, groups=2),
+                   nn.ReLU(), nn.Conv2d(8, 6, 1), nn.ReLU(), nn.Conv2d(6, 3, 1),
+                   nn.AdaptiveAvgPool2d(1), nn.Flatten())
+
+
+SMALL = torch.randn(2, 1, 8, 8, generator=torch.Generator().manual_seed(5))
+
+
+def test_refused_convs_and_coupled_groups_of_a_net_with_a_grouped_conv_and_a_conv_head():
+    model = grouped_net()
+    refused = surgery.refused_convs(model, SMALL)
+    assert sorted(refused) == ["0", "6"]
+    assert "'2' is a grouped conv (groups=2, 2 input channels per group)" in refused["0"]
+    assert "network's output" in refused["6"]
+    assert surgery.coupled_groups(model, SMALL) == [["4"]]
+    pruned = surgery.apply_plan(model, {"removed": {"4": [1, 4]}, "coupled": []}, SMALL)
+    masked = surgery.mask_plan(model, {"removed": {"4": [1, 4]}, "coupled": []}, SMALL)
+    assert pruned[4].out_channels == 4 and pruned[6].in_channels == 4
+    with torch.no_grad():
+        torch.testing.assert_close(pruned(SMALL), masked(SMALL), atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("apply", [surgery.apply_plan, surgery.mask_plan])
+@pytest.mark.parametrize(("removed", "match"), [
+    ({"0": [0, 3]}, r"'2' is a grouped conv .*input channels \[0, 3\] \(groups \[0, 1\]\)"),
+    ({"0": [0]}, r"'2' is a grouped conv .*input channels \[0\] \(groups \[0\]\)"),
+    ({"6": [1]}, "filters \\[1\\] of 6: its channels are the network's output"),
+])
+def test_plans_through_a_grouped_conv_or_on_the_output_conv_are_refused(apply, removed, match):
+    model = grouped_net()
+    before = snapshot(model)
+    with pytest.raises(ValueError, match=match):
+        apply(model, {"removed": removed, "coupled": []}, SMALL)
+    assert_same_state(model, before)
+
+
+@pytest.mark.parametrize("norm", [nn.GroupNorm(1, 4), nn.GroupNorm(2, 4), nn.LayerNorm([4, 6, 6])])
+@pytest.mark.parametrize("apply", [surgery.apply_plan, surgery.mask_plan])
+def test_a_channel_mixing_normalisation_after_the_conv_is_refused(norm, apply):
+    model = _seeded(nn.Conv2d(1, 4, 3), norm, nn.Conv2d(4, 2, 3))
+    before = snapshot(model)
+    assert surgery.coupled_groups(model, SMALL) == []
+    with pytest.raises(ValueError, match=f"'1' \\({type(norm).__name__}\\) normalises across channels"):
+        apply(model, {"removed": {"0": [0]}, "coupled": []}, SMALL)
+    assert_same_state(model, before)
+
+
+def test_last_guard_refuses_a_pruned_model_that_differs_from_the_masked_one():
+    # sigmoid(0) = 0.5: a masked channel still sends 0.5 · w to the next conv, a removed one does
+    # not. Nothing in the group is of a refused type, so only the final comparison can see it.
+    model = _seeded(nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4), nn.Sigmoid(), nn.Conv2d(4, 2, 3))
+    plan = {"removed": {"0": [1]}, "coupled": []}
+    assert list(surgery.refused_convs(model, SMALL)) == ["3"]         # conv 0 passes the checks
+    with torch.no_grad():
+        gap = (surgery.mask_plan(model, plan, SMALL)(SMALL)
+               - _removed_by_hand(model, 1)(SMALL)).abs().max()
+    assert gap > 1e-2                                            # the mismatch is real
+    before = snapshot(model)
+    with pytest.raises(ValueError, match="differs from the masked one"):
+        surgery.apply_plan(model, plan, SMALL)
+    assert_same_state(model, before)
+
+
+def _removed_by_hand(model: nn.Sequential, channel: int) -> nn.Module:
+    """Reference removal of one channel of conv 0 (and BN 1, and conv 3's input), no library."""
+    keep = [i for i in range(model[0].out_channels) if i != channel]
+    out = copy.deepcopy(model)
+    out[0] = nn.Conv2d(1, len(keep), 3)
+    out[0].weight.data, out[0].bias.data = model[0].weight[keep].clone(), model[0].bias[keep].clone()
+    out[1] = nn.BatchNorm2d(len(keep)).eval()
+    for key in ("weight", "bias", "running_mean", "running_var"):
+        getattr(out[1], key).data = getattr(model[1], key)[keep].clone()
+    out[3] = nn.Conv2d(len(keep), 2, 3)
+    out[3].weight.data, out[3].bias.data = model[3].weight[:, keep].clone(), model[3].bias.clone()
+    return out.eval()
+
+
+def test_apply_plan_leaves_the_global_rng_alone(vgg):
+    state = torch.get_rng_state()
+    surgery.apply_plan(vgg, {"removed": {"features.conv2.conv": [1]}, "coupled": []}, EXAMPLE)
+    assert torch.equal(torch.get_rng_state(), state)
+
+
 # --- save / load ---------------------------------------------------------------------------------------
 
 def test_save_load_round_trip(tmp_path):
@@ -394,6 +512,23 @@ def test_load_of_a_foreign_file_is_a_value_error(tmp_path):
     torch.save({"x": 1}, path)
     with pytest.raises(ValueError, match="not a pruned-model file"):
         surgery.load_pruned(path)
+
+
+@pytest.mark.parametrize("content", ["module", "bytes", "empty"])
+def test_load_of_a_pickled_module_or_garbage_is_a_value_error(tmp_path, content):
+    path = tmp_path / "bad.pt"
+    if content == "module":
+        torch.save(nn.Conv2d(1, 2, 3), path)                   # a pickled module, not a state
+    else:
+        path.write_bytes(b"" if content == "empty" else bytes(range(256)) * 4)
+    with pytest.raises(ValueError, match="not a pruned-model file") as info:
+        surgery.load_pruned(path)
+    assert isinstance(info.value.__cause__, pickle.UnpicklingError | RuntimeError | EOFError)
+
+
+def test_load_of_a_missing_file_is_a_file_not_found_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="missing.pt"):
+        surgery.load_pruned(tmp_path / "missing.pt")
 
 
 def test_apply_plan_works_inside_no_grad(vgg):
