@@ -73,18 +73,10 @@ def apoz(model: nn.Module, loader: Iterable, *, n_images: int = 256,
     means unimportant, so the score is s_k = 1 − APoZ_k to keep HIGHER = KEEP. At a BatchNorm site the
     entries ≤ 0 are counted as zeros (those a ReLU would zero). A dead channel scores 0.
 
-    Args:
-        model: Not modified (eval mode during the run, hooks removed afterwards).
-        loader: Yields ``(x, y)``, x of shape (B, C_in, H, W).
-        n_images: Use the first ``n_images`` images.
-        layers: Conv names; default ``models.prunable_convs(model)``.
+    Arguments and errors: as ``mean_activation``.
 
     Returns:
         ``{conv name: scores (n_filters,)}`` in [0, 1], float32; HIGHER = KEEP.
-
-    Raises:
-        KeyError: a requested layer is not a prunable conv.
-        ValueError: see ``record_activations``.
 
     Introduced in: notebooks/01_norms_and_operator_norm.ipynb (§The math).
     """
@@ -99,18 +91,10 @@ def hrank(model: nn.Module, loader: Iterable, *, n_images: int = 256,
     ``torch.matrix_rank``). Low-rank maps carry little information and are pruned first; a dead
     channel scores 0. The expensive criterion: one SVD per image, channel and layer.
 
-    Args:
-        model: Not modified (eval mode during the run, hooks removed afterwards).
-        loader: Yields ``(x, y)``, x of shape (B, C_in, H, W).
-        n_images: Use the first ``n_images`` images.
-        layers: Conv names; default ``models.prunable_convs(model)``.
+    Arguments and errors: as ``mean_activation``.
 
     Returns:
         ``{conv name: scores (n_filters,)}`` in [0, min(H, W)], float32; HIGHER = KEEP.
-
-    Raises:
-        KeyError: a requested layer is not a prunable conv.
-        ValueError: see ``record_activations``.
 
     Introduced in: notebooks/01_norms_and_operator_norm.ipynb (§The math).
     """
