@@ -100,6 +100,7 @@ def test_the_leak_detector_catches_the_old_messages():
 RESNET_GROUP = ("stem.conv", "layer1.0.conv2.conv", "layer1.1.conv2.conv", "layer1.2.conv2.conv")
 ACTIVE = frozenset({"mean_activation", "apoz", "hrank", "ensemble", "snpfi", "pls_layer"})
 STOP_SCORES = [0.90, 0.93, 0.95, 0.95, 0.97, 0.92]
+BLOCK_VIP2 = [2.0, 1.0, 1.0, 0.0]        # Σ = p = 4; s_l = (√2 + 1 + 1 + 0) / 4 ≈ 0.854
 
 
 def mac_net() -> tuple[torch.nn.Module, Tensor]:
@@ -165,6 +166,8 @@ def cases() -> dict[str, list[Case]]:
             (844.8, 0.2, 0.8, 0, 1056, 150), numbers=(211.2,), tol=0.5)],
         "check_stop_index": [Case(lambda a: checks.check_stop_index(a, STOP_SCORES), 2,
                                   (4, 3, 0, 1, 5, 6, -1), numbers=(2,))],
+        "check_block_score": [Case(lambda a: checks.check_block_score(a, BLOCK_VIP2), 0.8536,
+                                   (1.0, 3.414, 0.0, 0.5, 1.2, 0.75), numbers=(0.8536,), tol=5e-3)],
         "check_max_mean_vip": [Case(checks.check_max_mean_vip, 1.0, (0, 64, 0.5, 2, 8), numbers=(1,))],
         "check_own_mac_share": [Case(
             lambda a: checks.check_own_mac_share(a, net, "0", 1, x5), share,
@@ -307,6 +310,13 @@ def test_check_own_mac_share_hand_case_and_front_end(capsys):
 def test_check_stop_index_recognises_the_maximum(capsys):
     assert "highest score" in out_of(capsys, lambda a: checks.check_stop_index(a, STOP_SCORES), 4)
     assert "too early" in out_of(capsys, lambda a: checks.check_stop_index(a, STOP_SCORES), 1)
+
+
+def test_check_block_score_recognises_squares_and_sums(capsys):
+    check = functools.partial(checks.check_block_score, vip_squared=BLOCK_VIP2)
+    assert "mean of the squares" in out_of(capsys, check, 1.0)
+    assert "sum of the VIPs" in out_of(capsys, check, 2 ** 0.5 + 2)
+    assert checks.check_block_score(1.0, [1.0, 1.0, 1.0]) is True        # all equal: the ceiling
 
 
 def test_check_two_player_shapley_recognises_each_slip(capsys):

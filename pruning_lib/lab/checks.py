@@ -335,6 +335,25 @@ def check_max_mean_vip(answer: float) -> bool:
     return _wrong(f"{answer:g} is below the ceiling: a block whose VIPs are all equal scores higher", hint)
 
 
+def check_block_score(answer: float, vip_squared: Sequence[float]) -> bool:
+    """Exercise (lesson 05): the block score s_l (mean VIP) of a block whose squared VIPs are given."""
+    squares = torch.tensor([float(v) for v in vip_squared], dtype=torch.float64)
+    truth = float(squares.sqrt().mean())
+    answer = float(answer)
+    if abs(answer - truth) < 5e-3:
+        where = ("at the ceiling: every VIP is the same" if bool((squares == squares[0]).all())
+                 else "below the ceiling, because the VIPs are not all equal")
+        return _right(f"s_l = {truth:.3f}, the mean of √VIP² over the {len(squares)} features: {where}")
+    hint = "s_l is the mean of the VIPs themselves: take the square root of each VIP² first, then average"
+    if abs(answer - float(squares.mean())) < 5e-3:
+        return _wrong(f"{answer:g} is the mean of the squares VIP², the same for every block", hint)
+    if abs(answer - float(squares.sqrt().sum())) < 5e-3:
+        return _wrong(f"{answer:g} is the sum of the VIPs, not their mean", hint)
+    if answer > 1:
+        return _wrong(f"{answer:g} is above the ceiling the math section derives", hint)
+    return _wrong(f"{answer:g} is not s_l", hint)
+
+
 # --- lesson 06 -------------------------------------------------------------------------------------
 
 def check_own_mac_share(answer: float, model: nn.Module, layer: str, n_removed: int,
