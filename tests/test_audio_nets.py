@@ -163,7 +163,7 @@ def test_save_and_load_pruned_audio_model(tmp_path):
     path = surgery.save_pruned(r["pruned"], r["plan"], tmp_path / "dcase_pruned.pt")
     loaded = surgery.load_pruned(path)
     with torch.no_grad():
-        torch.testing.assert_close(loaded(WAVES), r["pruned"](WAVES), atol=1e-6, rtol=0)
+        torch.testing.assert_close(loaded(WAVES), r["pruned"](WAVES), atol=1e-5, rtol=0)
 
 
 # keras_style_params: parameter counts as the authors' Keras models report them ---------------------

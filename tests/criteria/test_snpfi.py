@@ -243,7 +243,7 @@ def test_coalition_values_are_minus_masked_losses_and_full_mask_is_mean_log_prob
     masks[0] = 1.0
     values = coalition_values(model, LAYER, masks, (x, y), chunk=2)
     torch.testing.assert_close(values, -masked_losses(model, [LAYER], masks, x, y, chunk=5),
-                               rtol=0, atol=1e-6)
+                               rtol=0, atol=1e-5)            # other chunks, other batch sizes, other kernels
     with torch.no_grad():
         logits = model(x)
     log_prob = logits - logits.exp().sum(1, keepdim=True).log()            # log_softmax by hand
@@ -265,8 +265,8 @@ def test_layer_game_shapes_endpoints_efficiency_and_purity():
     assert game["phi"].shape == (n,)
     assert game["utilisation"].shape == (n + 1,)
     ends = coalition_values(model, LAYER, torch.stack([torch.zeros(n), torch.ones(n)]), data)
-    assert game["v_none"] == pytest.approx(ends[0].item(), abs=1e-6)
-    assert game["v_all"] == pytest.approx(ends[1].item(), abs=1e-6)
+    assert game["v_none"] == pytest.approx(ends[0].item(), abs=1e-5)     # chunk 17 vs the default
+    assert game["v_all"] == pytest.approx(ends[1].item(), abs=1e-5)
     assert game["utilisation"][0].item() == pytest.approx(game["v_none"], abs=1e-9)
     assert game["utilisation"][-1].item() == pytest.approx(game["v_all"], abs=1e-9)
     assert game["phi"].sum().item() == pytest.approx(game["v_all"] - game["v_none"], abs=1e-5)
