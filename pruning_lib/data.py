@@ -438,8 +438,10 @@ def make_loaders(data: ImageData, *, batch_size: int = 128, fast: bool = False,
     return Loaders(
         train=DataLoader(dataset(data.x_train, data.y_train, train_idx), batch_size=batch_size,
                          shuffle=True, generator=g, drop_last=False),
-        test=DataLoader(dataset(data.x_test, data.y_test, test_idx), batch_size=256),
-        eval=DataLoader(dataset(data.x_test, data.y_test, eval_idx), batch_size=256),
+        test=DataLoader(dataset(data.x_test, data.y_test, test_idx), batch_size=256,
+                        generator=torch.Generator()),      # own generator: see subset_loader
+        eval=DataLoader(dataset(data.x_test, data.y_test, eval_idx), batch_size=256,
+                        generator=torch.Generator()),
         data=data,
     )
 
@@ -470,8 +472,10 @@ def subset_loader(data: ImageData, split: str, per_class: int, *, seed: int = 0,
     x, y = (data.x_train, data.y_train) if split == "train" else (data.x_test, data.y_test)
     idx = balanced_indices(y, per_class, seed=seed)
     g = torch.Generator().manual_seed(seed)
+    # A DataLoader without a generator draws a seed from the GLOBAL torch RNG every time it is
+    # iterated, even unshuffled: with its own, evaluating on it leaves the caller's RNG alone.
     return DataLoader(TensorDataset(normalize(x[idx], data.mean, data.std), y[idx]),
-                      batch_size=batch_size, shuffle=shuffle, generator=g if shuffle else None)
+                      batch_size=batch_size, shuffle=shuffle, generator=g)
 
 
 def fashion_mnist_loaders(*, batch_size: int = 128, fast: bool = False, seed: int = 0,
@@ -497,7 +501,7 @@ def synthetic_loader(n_images: int, shape: tuple[int, int, int], *, batch_size: 
     g = torch.Generator().manual_seed(seed)
     x = torch.randn(n_images, *shape, generator=g)
     y = torch.randint(0, num_classes, (n_images,), generator=g)
-    return DataLoader(TensorDataset(x, y), batch_size=batch_size)
+    return DataLoader(TensorDataset(x, y), batch_size=batch_size, generator=g)   # see subset_loader
 
 
 def random_shift_flip(x: Tensor, generator: torch.Generator, *, pad: int = 2) -> Tensor:

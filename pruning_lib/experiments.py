@@ -429,7 +429,8 @@ def recalibration_loader(dataset: object, per_class: int = 30, *, seed: int = 0)
     if isinstance(dataset, data.ImageData):
         return data.subset_loader(dataset, "train", per_class, seed=seed, batch_size=10 * per_class)
     idx = data.balanced_indices(dataset.y_train, per_class, seed=seed)
-    return DataLoader(TensorDataset(dataset.x_train[idx], dataset.y_train[idx]), batch_size=len(idx))
+    return DataLoader(TensorDataset(dataset.x_train[idx], dataset.y_train[idx]), batch_size=len(idx),
+                      generator=torch.Generator())      # iterating it spares the global torch RNG
 
 
 def _loader_images(loader: DataLoader, cap: int) -> int:

@@ -28,7 +28,18 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from pruning_lib import criteria, depth, experiments, metrics, models, scoped, surgery, tp_adapter, train
+from pruning_lib import (
+    criteria,
+    data,
+    depth,
+    experiments,
+    metrics,
+    models,
+    scoped,
+    surgery,
+    tp_adapter,
+    train,
+)
 from pruning_lib.activations import activation_site, record_activations
 from pruning_lib.criteria import active, ensembles, pls, similarity, snpfi
 
@@ -357,3 +368,15 @@ def test_a_call_that_raises_leaves_models_and_global_state_alone(name: str, mode
     with pytest.raises(Exception):  # noqa: B017, PT011  (whatever the model raises on 3 channels)
         BAD_CALLS[name](inputs)
     assert_same(before, snapshot(inputs), f"{name} raising ({mode} mode)")
+
+
+def test_iterating_the_packages_loaders_leaves_the_global_rng_alone(fashion_subset):
+    """A DataLoader without its own generator draws a seed from the global torch RNG on every pass,
+    so merely evaluating on it would change what the next ``torch.randn`` returns."""
+    loaders = data.make_loaders(fashion_subset, fast=True)
+    for loader in (loaders.train, loaders.test, loaders.eval, data.synthetic_loader(8, (1, 4, 4)),
+                   data.subset_loader(fashion_subset, "test", 2),
+                   experiments.recalibration_loader(fashion_subset, 2)):
+        state = torch.get_rng_state()
+        next(iter(loader))
+        assert torch.equal(torch.get_rng_state(), state)

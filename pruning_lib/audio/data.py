@@ -158,8 +158,10 @@ def make_audio_loaders(data: AudioData, *, batch_size: int = 64, fast: bool = Fa
     return AudioLoaders(
         train=DataLoader(TensorDataset(data.x_train[train_idx], data.y_train[train_idx]),
                          batch_size=batch_size, shuffle=True, generator=g, collate_fn=collate),
-        test=DataLoader(TensorDataset(data.x_test, data.y_test), batch_size=256),
-        eval=DataLoader(TensorDataset(data.x_test[eval_idx], data.y_test[eval_idx]), batch_size=256),
+        test=DataLoader(TensorDataset(data.x_test, data.y_test), batch_size=256,
+                        generator=torch.Generator()),   # own generator: iterating spares the global RNG
+        eval=DataLoader(TensorDataset(data.x_test[eval_idx], data.y_test[eval_idx]), batch_size=256,
+                        generator=torch.Generator()),
         data=data,
     )
 
