@@ -245,7 +245,7 @@ def test_fast_form_equals_svd_form_with_a_clear_spectral_gap(shape):
     fast, svd = operator_norm(w), operator_norm_svd(w)
     torch.testing.assert_close(fast, svd, atol=1e-6, rtol=1e-5)
     torch.testing.assert_close(fast, operator_norm_reference(w), atol=1e-6, rtol=1e-5)
-    assert torch.equal(fast.argsort(), svd.argsort())
+    assert_same_ranking(fast, svd)          # not argsort equality: near-ties may swap in float32
     torch.testing.assert_close(operator_norm_equivariant(w), ref_equivariant(w), atol=1e-6, rtol=1e-5)
 
 
