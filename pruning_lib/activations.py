@@ -150,3 +150,56 @@ def _check_counts(counts: dict[str, int], seen: int, sites: dict[str, str]) -> N
         detail = ", ".join(f"{sites[n]} (for {n}): {c}" for n, c in wrong.items())
         raise ValueError(f"expected each activation site to see {seen} images, got {detail}; a site "
                          "must run exactly once per forward pass")
+
+
+def _moment_hook(sums: dict[str, list], name: str) -> Callable:
+    """A forward *pre*-hook that adds a BatchNorm input's per-channel count, sum and sum of squares."""
+    def hook(module: nn.Module, inputs: tuple) -> None:
+        x = inputs[0].detach().double().transpose(0, 1).flatten(1)      # (C, B·H·W)
+        count, total, squares = sums.get(name, (0, 0.0, 0.0))
+        sums[name] = (count + x.shape[1], x.sum(1) + total, (x * x).sum(1) + squares)
+    return hook
+
+
+@torch.no_grad()
+def batchnorm_statistics(model: nn.Module, loader: Iterable, *, n_images: int = 256) -> list[dict]:
+    """What each BatchNorm expects (running statistics) next to what it gets on ``n_images`` images.
+
+    For every BatchNorm with running statistics, in forward order: the per-channel mean and unbiased
+    variance of its *input* over all images and positions, measured in eval mode, beside its
+    ``running_mean`` and ``running_var``. In a trained network the two agree; after pruning they
+    no longer do (the pruned network produces other statistics), which is why accuracy collapses
+    until the running statistics are re-estimated (``train.recalibrate_bn``) or fine-tuned.
+
+    Args:
+        model: Not modified (eval mode and hooks are undone afterwards).
+        loader: Yields ``(x, y)`` batches; ``y`` is ignored.
+        n_images: Use the first ``n_images`` images (fewer if the loader runs out first).
+
+    Returns:
+        One record per BatchNorm channel: {"layer", "channel", "running_mean", "running_var",
+        "mean", "var"}.
+
+    Raises:
+        ValueError: ``n_images < 1``, an empty loader, or a model without such BatchNorms.
+    """
+    if n_images < 1:
+        raise ValueError(f"n_images must be at least 1, got {n_images}")
+    norms = [(name, m) for name, m in model.named_modules()
+             if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+    if not norms:
+        raise ValueError("the model has no BatchNorm with running statistics")
+    sums: dict[str, tuple] = {}
+    with eval_mode(model), hooks(pre=[(m, _moment_hook(sums, name)) for name, m in norms]):
+        seen = _run(model, loader, n_images)
+    if seen == 0:
+        raise ValueError("the loader yielded no images")
+    rows = []
+    for name, norm in norms:
+        count, total, squares = sums[name]
+        mean = total / count
+        var = (squares - count * mean * mean) / max(count - 1, 1)
+        rows += [{"layer": name, "channel": k, "running_mean": float(norm.running_mean[k]),
+                  "running_var": float(norm.running_var[k]), "mean": float(mean[k]), "var": float(var[k])}
+                 for k in range(len(mean))]
+    return rows

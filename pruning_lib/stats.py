@@ -3,7 +3,8 @@
 A difference of one or two points between two pruned networks says nothing until we know how
 much a result moves with the fine-tuning seed, the random draw and the test images. Two tools:
 
-- ``interval``: mean, standard deviation and a 95% t-interval of a few numbers (one per seed).
+- ``interval``: mean, standard deviation and a 95% t-interval of a few numbers (one per seed);
+  ``summarise`` applies it to groups of records.
 - ``paired_bootstrap``: the accuracy difference of two criteria *paired by seed and by test
   image* (both were fine-tuned with the same seeds and tested on the same images), with a 95%
   bootstrap interval that resamples seeds and images, and a verdict in three words: "better",
@@ -59,6 +60,24 @@ def interval(values: Sequence[float], level: float = 0.95) -> dict:
     sd = math.sqrt(sum((v - mean) ** 2 for v in x) / (n - 1))
     half = float(scipy_stats.t.ppf(0.5 + level / 2, n - 1)) * sd / math.sqrt(n)
     return {"n": n, "mean": mean, "sd": sd, "low": mean - half, "high": mean + half, "note": ""}
+
+
+def summarise(rows: Sequence[dict], by: Sequence[str], *, value: str = "accuracy",
+              level: float = 0.95) -> list[dict]:
+    """``interval`` of ``value`` for every group of records with equal ``by`` keys (first-seen order).
+
+    Example:
+        >>> rows = [{"c": "l1", "accuracy": a} for a in (0.8, 0.9)] + [{"c": "random", "accuracy": 0.7}]
+        >>> [(r["c"], r["n"], round(r["mean"], 2), r["note"]) for r in summarise(rows, ["c"])]
+        [('l1', 2, 0.85, ''), ('random', 1, 0.7, 'one seed: no interval')]
+
+    Returns:
+        One record per group: the ``by`` keys and the keys of ``interval``.
+    """
+    groups: dict[tuple, list[float]] = {}
+    for r in rows:
+        groups.setdefault(tuple(r[k] for k in by), []).append(float(r[value]))
+    return [{**dict(zip(by, key, strict=True)), **interval(values, level)} for key, values in groups.items()]
 
 
 def verdict(low: float, high: float) -> str:

@@ -10,7 +10,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from pruning_lib import models
+from pruning_lib import activations, models
 from pruning_lib.activations import activation_site, channel_mean, iter_images, record_activations
 
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -151,3 +151,45 @@ def test_site_that_does_not_run_once_per_image_is_a_value_error(layer, count):
     with pytest.raises(ValueError, match=f"see 20 images.*: {count}"):
         record_activations(model, loader(), [layer], n_images=20)
     assert no_hooks_left(model)
+
+
+# --- batchnorm_statistics: what BatchNorm expects next to what it gets -------------------------------------
+
+def _bn_net() -> nn.Sequential:
+    """1x1 conv: channel 0 = 2·x, channel 1 = 1 − x; then a BatchNorm with running stats 0 / 1."""
+    conv = nn.Conv2d(1, 2, 1)
+    with torch.no_grad():
+        conv.weight.copy_(torch.tensor([2.0, -1.0]).reshape(2, 1, 1, 1))
+        conv.bias.copy_(torch.tensor([0.0, 1.0]))
+    return nn.Sequential(conv, nn.BatchNorm2d(2))
+
+
+def test_batchnorm_statistics_hand_computed_and_model_untouched():
+    from pruning_lib import train
+
+    # pixels {1, 3, 5, 7, 0, 0, 0, 4} in two batches: mean 2.5, unbiased variance 50/7
+    batches = [(torch.tensor([1.0, 3.0, 5.0, 7.0]).reshape(2, 1, 1, 2), torch.zeros(2)),
+               (torch.tensor([0.0, 0.0, 0.0, 4.0]).reshape(2, 1, 1, 2), torch.zeros(2))]
+    model = _bn_net().train()
+    rows = activations.batchnorm_statistics(model, batches, n_images=10)
+    assert [(r["layer"], r["channel"]) for r in rows] == [("1", 0), ("1", 1)]
+    assert [r["mean"] for r in rows] == pytest.approx([5.0, -1.5], abs=1e-9)
+    assert [r["var"] for r in rows] == pytest.approx([4 * 50 / 7, 50 / 7], abs=1e-9)
+    assert [(r["running_mean"], r["running_var"]) for r in rows] == [(0.0, 1.0), (0.0, 1.0)]
+    assert model.training and not model[0]._forward_pre_hooks and int(model[1].num_batches_tracked) == 0
+    # recalibrated on the same images in one batch, the expectation matches what the layer gets
+    one_batch = [(torch.cat([x for x, _ in batches]), torch.zeros(4))]
+    recalibrated = train.recalibrate_bn(model, one_batch, progress=False)
+    fixed = activations.batchnorm_statistics(recalibrated, one_batch)
+    for r in fixed:
+        assert r["running_mean"] == pytest.approx(r["mean"], abs=1e-5)
+        assert r["running_var"] == pytest.approx(r["var"], rel=1e-5)
+
+
+def test_batchnorm_statistics_bad_inputs():
+    with pytest.raises(ValueError, match="n_images"):
+        activations.batchnorm_statistics(_bn_net(), [], n_images=0)
+    with pytest.raises(ValueError, match="no images"):
+        activations.batchnorm_statistics(_bn_net(), [])
+    with pytest.raises(ValueError, match="no BatchNorm"):
+        activations.batchnorm_statistics(nn.Sequential(nn.Conv2d(1, 2, 1)), [])

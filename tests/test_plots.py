@@ -143,3 +143,27 @@ def test_plot_logmels_accepts_three_dimensional_specs():
     fig = plots.plot_logmels(specs, ["a", "b"])
     assert len(fig.axes) == 2
     assert fig.axes[0].get_images()[0].get_array().shape == (40, 10)
+
+
+def test_plot_bn_mismatch_draws_one_point_per_channel_and_model():
+    def records(scale: float) -> list[dict]:
+        return [{"layer": layer, "channel": k, "running_mean": 0.0, "running_var": 1.0 + k, "mean": 0.0,
+                 "var": scale * (1.0 + k)} for layer in ("a.bn", "b.bn") for k in range(3)]
+
+    fig = plots.plot_bn_mismatch({"unpruned": records(1.0), "pruned": records(10.0)}, layer="b.bn")
+    left, right = fig.axes
+    assert [len(c.get_offsets()) for c in left.collections] == [3, 3]
+    gaps = [list(line.get_ydata()) for line in right.lines]
+    assert gaps == [pytest.approx([0.0, 0.0]), pytest.approx([1.0, 1.0])]     # |log10(10)| = 1
+
+
+def test_plot_paired_differences_one_axes_per_budget_and_one_bar_per_record():
+    comparisons = [{"budget": b, "stage": s, "criterion": c, "reference": "random", "difference": d,
+                    "low": d - 0.01, "high": d + 0.01, "verdict": v}
+                   for b in (0.5, 0.25) for s in ("recalibrated", "fine-tuned")
+                   for c, d, v in (("l1", 0.02, "better"), ("fpgm", 0.0, "tie"))]
+    fig = plots.plot_paired_differences(comparisons)
+    assert len(fig.axes) == 2
+    bars = [line for line in fig.axes[0].lines if len(line.get_xdata()) == 2 and line.get_linestyle() == "-"]
+    ends = sorted(tuple(round(float(v), 6) for v in line.get_xdata()) for line in bars)
+    assert ends == [(-1.0, 1.0), (-1.0, 1.0), (1.0, 3.0), (1.0, 3.0)]     # points: difference ± 1

@@ -10,6 +10,7 @@ Introduced in: notebooks/00_tour.ipynb.
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Callable, Sequence
 
 import matplotlib.pyplot as plt
@@ -315,3 +316,89 @@ def plotted_points(figure: Figure) -> int:
     """How many explorer points ``plot_explorer`` drew on ``figure`` (markers of ``POINTS_GID`` lines)."""
     return sum(len(line.get_xdata()) for ax in figure.axes for line in ax.lines
                if line.get_gid() == POINTS_GID)
+
+
+def plot_bn_mismatch(stats_by_model: dict[str, Sequence[dict]], *, layer: str) -> Figure:
+    """What BatchNorm expects against what it gets, for several versions of one network.
+
+    Left: each channel of ``layer`` as a point (running variance, variance of the BatchNorm's input
+    on real images); on the diagonal the two agree. Right: for every BatchNorm layer, the median over
+    channels of |log10(input variance / running variance)|; 0 means matched.
+
+    Args:
+        stats_by_model: {label, e.g. "pruned": records of ``activations.batchnorm_statistics``}.
+        layer: The BatchNorm shown on the left, e.g. "features.conv8.bn".
+
+    Returns:
+        The Figure (two axes).
+    """
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.8))
+    colours = dict(zip(stats_by_model, sns.color_palette("tab10", len(stats_by_model)), strict=False))
+    low, high = float("inf"), 0.0
+    for label, records in stats_by_model.items():
+        frame = pd.DataFrame(list(records))
+        mine = frame[(frame.layer == layer) & (frame.running_var > 0) & (frame["var"] > 0)]
+        left.scatter(mine.running_var, mine["var"], s=14, alpha=0.7, color=colours[label], label=label)
+        if len(mine):
+            low = min(low, mine.running_var.min(), mine["var"].min())
+            high = max(high, mine.running_var.max(), mine["var"].max())
+        kept = frame[(frame.running_var > 0) & (frame["var"] > 0)].copy()
+        kept["gap"] = (kept["var"] / kept.running_var).map(math.log10).abs()
+        per_layer = kept.groupby("layer", sort=False)["gap"].median()
+        right.plot(range(len(per_layer)), per_layer.values, marker="o", color=colours[label], label=label)
+        short = [name.removesuffix(".bn").split(".")[-1] for name in per_layer.index]
+        right.set_xticks(range(len(per_layer)), short, rotation=45, fontsize=7)
+    if high > 0:
+        left.plot([low, high], [low, high], color="grey", linestyle=":", linewidth=1, label="equal")
+    left.set(xscale="log", yscale="log", xlabel="running variance (what BatchNorm expects)",
+             ylabel="variance of its input (what it gets)", title=layer)
+    right.set(ylabel="median |log10(input var / running var)|", title="every BatchNorm, in forward order")
+    left.legend(fontsize=7)
+    right.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+VERDICT_MARKERS = {"better": "^", "tie": "o", "worse": "v"}
+
+
+def plot_paired_differences(comparisons: Sequence[dict], *, col: str = "budget",
+                            hue: str = "stage") -> Figure:
+    """Each criterion's accuracy difference to the reference, with its interval (``stats.compare_to``).
+
+    One axes per value of ``col``; one row per criterion, one colour per value of ``hue``; the marker
+    shows the verdict (▲ better, ● tie, ▼ worse); the vertical line is "no difference".
+
+    Args:
+        comparisons: Records with "criterion", "reference", "difference", "low", "high", "verdict",
+            ``col`` and ``hue`` (fractions; drawn in percentage points).
+        col: Key that splits the axes, e.g. "budget".
+        hue: Key that sets the colour, e.g. "stage".
+
+    Returns:
+        The Figure.
+    """
+    frame = pd.DataFrame(list(comparisons))
+    panels = list(dict.fromkeys(frame[col]))
+    hues = list(dict.fromkeys(frame[hue]))
+    names = list(dict.fromkeys(frame.criterion))
+    colours = dict(zip(hues, sns.color_palette("tab10", len(hues)), strict=False))
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 0.35 * len(names) * len(hues) + 1.6),
+                             sharey=True, squeeze=False)
+    for ax, panel in zip(axes[0], panels, strict=True):
+        for j, h in enumerate(hues):
+            offset = (j - (len(hues) - 1) / 2) * 0.8 / max(len(hues), 1)
+            for _, r in frame[(frame[col] == panel) & (frame[hue] == h)].iterrows():
+                y = names.index(r.criterion) + offset
+                ax.plot([100 * r.low, 100 * r.high], [y, y], color=colours[h], linewidth=2)
+                ax.scatter([100 * r.difference], [y], color=colours[h], marker=VERDICT_MARKERS[r.verdict],
+                           s=40, zorder=3, label=h)
+        ax.axvline(0, color="grey", linestyle=":", linewidth=1)
+        ax.set(title=f"{col} {panel}", xlabel=f"accuracy − {frame.reference.iloc[0]} (points)")
+        ax.set_yticks(range(len(names)), names)
+        handles, labels = ax.get_legend_handles_labels()
+        unique = dict(zip(labels, handles, strict=True))
+        ax.legend(unique.values(), unique.keys(), fontsize=7)
+    axes[0][0].invert_yaxis()
+    fig.tight_layout()
+    return fig
