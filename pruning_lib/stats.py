@@ -96,49 +96,67 @@ def _counts(n: int, resamples: int, generator: torch.Generator) -> Tensor:
         1, draws, torch.ones(resamples, n, dtype=torch.float64))
 
 
-def paired_bootstrap(a: Tensor, b: Tensor, *, resamples: int = 2000, level: float = 0.95,
-                     seed: int = 0) -> dict:
-    """Accuracy of A minus accuracy of B, paired by seed and test image, with a bootstrap interval.
+def _resampled_means(hits: Tensor, image_counts: Tensor, generator: torch.Generator) -> Tensor:
+    """Mean of ``hits`` (S, N) over resampled seeds and the given image counts (R, N): (R,)."""
+    n_seeds, n_images = hits.shape
+    resamples = image_counts.shape[0]
+    seed_counts = (_counts(n_seeds, resamples, generator) if n_seeds > 1
+                   else torch.ones(resamples, 1, dtype=torch.float64))     # (R, S)
+    per_seed = hits @ image_counts.T                                       # (S, R)
+    return (seed_counts.T * per_seed).sum(0) / (n_seeds * n_images)
 
-    Row s of ``a`` and ``b`` come from the same seed (same fine-tuning data order; for "random",
-    the same draw index), column i from the same test image. Each resample draws seeds and images
-    with replacement (a two-level bootstrap) and takes the mean of ``a − b`` over the drawn cells;
-    the interval holds the central ``level`` of those means (percentile method). With one seed
-    only the images are resampled: the interval then ignores seed-to-seed variation ("note" says
-    so). Swapping ``a`` and ``b`` negates the difference and mirrors the interval.
+
+def paired_bootstrap(a: Tensor, b: Tensor, *, pair_seeds: bool = True, resamples: int = 2000,
+                     level: float = 0.95, seed: int = 0) -> dict:
+    """Accuracy of A minus accuracy of B, paired by test image (and by seed), with a bootstrap interval.
+
+    Column i of ``a`` and ``b`` is the same test image. With ``pair_seeds``, row s of both also comes
+    from the same seed (same fine-tuning data order) and each resample draws seeds and images with
+    replacement (a two-level bootstrap) and takes the mean of ``a − b`` over the drawn cells. Without
+    it (e.g. one deterministic criterion against five random draws) the rows of ``a`` and ``b`` are
+    resampled independently, the images still together. The interval holds the central ``level`` of
+    the resampled means (percentile method). With one seed on each side only the images are
+    resampled: the interval then ignores seed-to-seed variation ("note" says so). With paired seeds,
+    swapping ``a`` and ``b`` negates the difference and mirrors the interval.
 
     Args:
         a: (S, N) per-image correctness (bool or 0/1) of criterion A, S seeds × N test images.
-        b: (S, N) the same for criterion B.
+        b: (S', N) the same for criterion B (S' = S when ``pair_seeds``).
+        pair_seeds: Whether row s of ``a`` and of ``b`` belong together.
         resamples: Bootstrap resamples.
         level: Coverage of the interval.
         seed: Seeds the resampling (the result is reproducible).
 
     Returns:
-        {"difference", "low", "high", "verdict", "seeds", "images", "test", "note"}; differences
-        are fractions (0.01 = one point of accuracy); verdict as ``verdict``.
+        {"difference", "low", "high", "verdict", "seeds", "reference_seeds", "paired_seeds",
+        "images", "test", "note"}; differences are fractions (0.01 = one point of accuracy);
+        verdict as ``verdict``.
 
     Raises:
-        ValueError: shapes differ or are not (S, N) with S, N >= 1; ``resamples`` < 1; bad ``level``.
+        ValueError: not two (S, N) tensors with the same N >= 1 (and the same S when pairing seeds);
+            ``resamples`` < 1; bad ``level``.
     """
-    if a.shape != b.shape or a.ndim != 2 or a.numel() == 0:
-        raise ValueError("need two (seeds, images) tensors of one shape, "
+    if a.ndim != 2 or b.ndim != 2 or a.numel() == 0 or b.numel() == 0 or a.shape[1] != b.shape[1] \
+            or (pair_seeds and a.shape != b.shape):
+        raise ValueError("need two (seeds, images) tensors of one shape (or, unpaired, the same images), "
                          f"got {tuple(a.shape)}, {tuple(b.shape)}")
     if resamples < 1 or not 0 < level < 1:
         raise ValueError(f"need resamples >= 1 and level in (0, 1), got {resamples}, {level}")
-    diff = a.double() - b.double()                                         # (S, N) in {-1, 0, 1}
-    n_seeds, n_images = diff.shape
     generator = torch.Generator().manual_seed(seed)
-    image_counts = _counts(n_images, resamples, generator)                 # (R, N)
-    seed_counts = (_counts(n_seeds, resamples, generator) if n_seeds > 1
-                   else torch.ones(resamples, 1, dtype=torch.float64))     # (R, S)
-    per_seed = diff @ image_counts.T                                       # (S, R)
-    means = (seed_counts.T * per_seed).sum(0) / (n_seeds * n_images)       # (R,)
+    image_counts = _counts(a.shape[1], resamples, generator)               # (R, N)
+    if pair_seeds:
+        means = _resampled_means(a.double() - b.double(), image_counts, generator)
+    else:
+        means = (_resampled_means(a.double(), image_counts, generator)
+                 - _resampled_means(b.double(), image_counts, generator))
+    difference = float(a.double().mean() - b.double().mean())
     tail = (1 - level) / 2
     low, high = (float(q) for q in torch.quantile(means, torch.tensor([tail, 1 - tail], dtype=torch.float64)))
-    return {"difference": float(diff.mean()), "low": low, "high": high, "verdict": verdict(low, high),
-            "seeds": n_seeds, "images": n_images, "test": TEST_NAME,
-            "note": "one seed: the interval covers test images only" if n_seeds == 1 else ""}
+    one_seed = a.shape[0] == 1 and b.shape[0] == 1
+    return {"difference": difference, "low": low, "high": high, "verdict": verdict(low, high),
+            "seeds": a.shape[0], "reference_seeds": b.shape[0], "paired_seeds": pair_seeds,
+            "images": a.shape[1], "test": TEST_NAME,
+            "note": "one seed: the interval covers test images only" if one_seed else ""}
 
 
 def hits_by_seed(rows: Sequence[dict]) -> tuple[list[int], Tensor]:
@@ -161,8 +179,10 @@ def compare_to(rows: Sequence[dict], reference: str, *, by: Sequence[str] = ("st
                resamples: int = 2000, level: float = 0.95) -> list[dict]:
     """Every criterion against ``reference`` (e.g. "random") within each group of ``by``.
 
-    Records are paired by seed: only the seeds both criteria ran are used (the number is
-    reported). Pass only records of one kind of experiment (e.g. one budget and one allocation,
+    Records are always paired by test image; by seed too when both criteria ran the same seeds
+    (e.g. three fine-tune seeds each); otherwise (one deterministic criterion against five random
+    draws, or three seeds against five draws) all seeds of each side are used and resampled
+    independently. Pass only records of one kind of experiment (e.g. one budget and one allocation,
     or add those keys to ``by``).
 
     Args:
@@ -177,7 +197,7 @@ def compare_to(rows: Sequence[dict], reference: str, *, by: Sequence[str] = ("st
         result of ``paired_bootstrap`` (criterion minus reference).
 
     Raises:
-        ValueError: a group without the reference, or a criterion with no seed in common with it.
+        ValueError: a group without the reference, or records on different test images.
     """
     groups: dict[tuple, dict[str, list[dict]]] = {}
     for r in rows:
@@ -191,13 +211,9 @@ def compare_to(rows: Sequence[dict], reference: str, *, by: Sequence[str] = ("st
             if criterion == reference:
                 continue
             seeds, hits = hits_by_seed(records)
-            common = sorted(set(seeds) & set(ref_seeds))
-            if not common:
-                raise ValueError(f"'{criterion}' and '{reference}' share no seed ({seeds} vs {ref_seeds})")
-            a = hits[[seeds.index(s) for s in common]]
-            b = ref_hits[[ref_seeds.index(s) for s in common]]
             out.append({**dict(zip(by, key, strict=True)), "criterion": criterion, "reference": reference,
-                        **paired_bootstrap(a, b, resamples=resamples, level=level)})
+                        **paired_bootstrap(hits, ref_hits, pair_seeds=seeds == ref_seeds,
+                                           resamples=resamples, level=level)})
     return out
 
 

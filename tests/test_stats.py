@@ -101,23 +101,35 @@ def record(criterion: str, seed: int, hits: list[bool], stage: str = "fine-tuned
     return {"criterion": criterion, "seed": seed, "stage": stage, "hits": torch.tensor(hits)}
 
 
-def test_compare_to_pairs_common_seeds_per_group():
+def test_compare_to_pairs_seeds_when_they_match_and_uses_all_draws_otherwise():
     rows = [record("random", s, [s % 2 == 0] * 40) for s in range(5)]
     rows += [record("l1", s, [True] * 40) for s in range(3)]
     rows += [record("l1", 0, [False] * 40, stage="pruned"), record("random", 0, [False] * 40, stage="pruned")]
     out = stats.compare_to(rows, "random", by=("stage",))
-    assert [(r["stage"], r["criterion"], r["seeds"]) for r in out] == [
-        ("fine-tuned", "l1", 3), ("pruned", "l1", 1)]
-    # seeds 0, 1, 2: random is right on seeds 0 and 2 only, so l1 − random = 1/3
-    assert out[0]["difference"] == pytest.approx(1 / 3) and out[0]["reference"] == "random"
+    keys = ("stage", "criterion", "seeds", "reference_seeds", "paired_seeds")
+    assert [tuple(r[k] for k in keys) for r in out] == [
+        ("fine-tuned", "l1", 3, 5, False), ("pruned", "l1", 1, 1, True)]
+    # random is right on draws 0, 2 and 4 of 5: l1 − random = 1 − 3/5
+    assert out[0]["difference"] == pytest.approx(0.4) and out[0]["reference"] == "random"
+    assert out[0]["low"] < 0.4 < out[0]["high"]                    # the draws disagree: a wide interval
     assert out[1]["verdict"] == "tie" and out[1]["difference"] == 0.0
+
+
+def test_unpaired_seeds_one_criterion_against_several_draws():
+    a = torch.ones(1, 300, dtype=torch.bool)
+    b = torch.zeros(5, 300, dtype=torch.bool)
+    b[:, :150] = True                                              # every draw half right
+    r = stats.paired_bootstrap(a, b, pair_seeds=False)
+    assert r["difference"] == pytest.approx(0.5) and r["verdict"] == "better" and r["note"] == ""
+    with pytest.raises(ValueError, match="one shape"):
+        stats.paired_bootstrap(a, b)                               # pairing needs equal seeds
 
 
 def test_compare_to_bad_inputs():
     with pytest.raises(ValueError, match="no 'random' records"):
         stats.compare_to([record("l1", 0, [True])], "random")
-    with pytest.raises(ValueError, match="share no seed"):
-        stats.compare_to([record("l1", 0, [True]), record("random", 1, [True])], "random")
+    with pytest.raises(ValueError, match="same images"):
+        stats.compare_to([record("l1", 0, [True]), record("random", 1, [True, False])], "random")
     with pytest.raises(ValueError, match="one record per seed"):
         stats.compare_to([record("l1", 0, [True]), record("l1", 0, [True]), record("random", 0, [True])],
                          "random")
