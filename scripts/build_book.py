@@ -36,7 +36,9 @@ TEMPLATES = Path(__file__).resolve().parent / "book_template"
 MATHJAX_DIR = "_static/mathjax"
 MATHJAX_CONFIG = "TeX-AMS-MML_HTMLorMML-full,Safe"   # the configs jupyter-server-mathjax ships
 DEBIAN_MATHJAX = Path("/usr/share/javascript/mathjax")
-DOCS_PAGES = (("syllabus", "Syllabus"), ("notation", "Notation"), ("reproduction", "Reproducing the results"))
+DOCS_PAGES = (("syllabus", "Syllabus", "audience, prerequisites, objectives and study time, course plans"),
+              ("notation", "Notation", "the symbols the lessons use"),
+              ("reproduction", "Reproduction", "how to reproduce the course's numbers"))
 COURSE_TITLE = "pruning-lab: structured filter pruning of CNNs"
 COURSE_FALLBACK = ("A literate, tested course on structured pruning of convolutional neural networks: "
                    "filters scored, selected and physically removed, on networks trained on real data.")
@@ -286,19 +288,23 @@ def render_markdown_page(source: Path, title: str, nav: str, pages: dict[str, st
     return PAGE.format(title=html.escape(title), css=CSS, head=mathjax_head(), nav=nav, body=body)
 
 
-def index_page(lessons: list[Lesson], docs: list[tuple[str, str]], description: str, mode: str,
+def index_page(lessons: list[Lesson], docs: list[tuple[str, str, str]], description: str, mode: str,
                built: str) -> str:
     rows = "\n".join(
         f'<tr><td><a href="{lesson.page}">{html.escape(lesson.title)}</a></td>'
         f"<td>{html.escape(lesson.summary)}</td>"
         f'<td class="book-time">{format_seconds(lesson.seconds) if lesson.seconds is not None else "not run"}'
         f"</td></tr>" for lesson in lessons)
-    docs_list = "".join(f'<li><a href="{page}">{html.escape(label)}</a></li>' for page, label in docs)
+    docs_list = "".join(f'<li><a href="{page}">{html.escape(label)}</a>: {html.escape(what)}</li>'
+                        for page, label, what in docs)
+    if any(lesson.seconds is not None for lesson in lessons):
+        how = (f"Every lesson below was executed for this site, in {mode}; the runtime column is its "
+               f"wall time measured in this build ({built}).")
+    else:
+        how = "The lessons below are shown as committed, without outputs (built with --no-execute)."
     body = f"""<h1>{html.escape(COURSE_TITLE)}</h1>
 <p>{html.escape(description)}</p>
-<p>Every lesson below was executed for this site ({mode}); the runtime column is its measured wall
-time in this build ({built}). To run a lesson yourself and move its “Try it” widgets, open it with
-<code>make lab</code>.</p>
+<p>{how} To run a lesson yourself and move its “Try it” widgets, open it with <code>make lab</code>.</p>
 {"<h2>Course documents</h2><ul>" + docs_list + "</ul>" if docs else ""}
 <h2>Lessons</h2>
 <table>
@@ -355,26 +361,81 @@ def times_table(lessons: list[Lesson], mode: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def documents(docs_dir: Path) -> list[tuple[str, str, str, Path]]:
+    """(page, label, one line, source) of each course document that exists."""
+    return [(f"{name}.html", label, what, docs_dir / f"{name}.md") for name, label, what in DOCS_PAGES
+            if (docs_dir / f"{name}.md").is_file()]
+
+
+def write_index_and_docs(out: Path, lessons: list[Lesson], docs: list[tuple[str, str, str, Path]],
+                         pages: dict[str, str], mode: str, built: str, repo: Path) -> None:
+    for page, label, _, source in docs:
+        text = render_markdown_page(source, label, nav_html(None, None), pages, out)
+        (out / page).write_text(scrub(text, repo), encoding="utf-8")
+    index = index_page(lessons, [(page, label, what) for page, label, what, _ in docs],
+                       course_description(repo / "README.md"), mode, built)
+    (out / "index.html").write_text(scrub(index, repo), encoding="utf-8")
+    leaked = absolute_paths_in(out, repo)
+    if leaked:
+        raise SystemExit(f"build_book: absolute paths of this machine left in {', '.join(leaked)}")
+
+
+def read_times(times: Path) -> tuple[dict[str, float], bool, str]:
+    """Seconds per notebook, FAST or not, and the date, from a times table this script wrote.
+
+    >>> import tempfile; f = Path(tempfile.mkdtemp()) / "t.txt"
+    >>> _ = f.write_text("# make book: FAST mode, 2 CPU threads, 2026-12-04 17:50 UTC\\n"
+    ...                  "notebook  wall time\\na.ipynb  3 min 05 s\\nb.ipynb  42 s\\ntotal  3 min 47 s\\n")
+    >>> read_times(f)
+    ({'a.ipynb': 185.0, 'b.ipynb': 42.0}, True, '2026-12-04')
+    """
+    lines = times.read_text(encoding="utf-8").splitlines()
+    seconds = {}
+    for line in lines[2:]:
+        match = re.fullmatch(r"(\S+)\s+(?:(\d+) min )?(\d+) s", line.strip())
+        if match and match.group(1) != "total":
+            seconds[match.group(1)] = 60.0 * int(match.group(2) or 0) + int(match.group(3))
+    date = re.search(r"\d{4}-\d\d-\d\d", lines[0])
+    return seconds, "FAST" in lines[0], date.group(0) if date else "date unknown"
+
+
+def rebuild_pages(out: Path, notebooks: list[Path], docs_dir: Path, times: Path, repo: Path = REPO) -> None:
+    """Rewrite the index and the course documents (after editing docs/*.md) and keep the lesson pages
+    and their measured runtimes from the last build."""
+    missing = [nb.stem + ".html" for nb in notebooks if not (out / (nb.stem + ".html")).is_file()]
+    if missing or not times.is_file():
+        raise SystemExit(f"build_book: run `make book` first ({', '.join(missing) or times} missing)")
+    seconds, fast, date = read_times(times)
+    lessons = [Lesson(path, *lesson_info(nbformat.read(path, as_version=4), path.stem),
+                      seconds.get(path.name)) for path in notebooks]
+    docs = documents(docs_dir)
+    pages = {source.name: page for page, _, _, source in docs}
+    pages.update({lesson.path.name: lesson.page for lesson in lessons})
+    mode = "FAST mode (PRUNING_FAST=1: fewer images and epochs)" if fast else "default mode"
+    write_index_and_docs(out, lessons, docs, pages, mode, f"{date}, {os.cpu_count()} CPU threads", repo)
+    print(f"book: index and {len(docs)} documents rewritten in {out}", flush=True)
+
+
 def build(out: Path, notebooks: list[Path], docs_dir: Path, *, fast: bool, times: Path | None = None,
           execute: Executor | None = execute_notebook, repo: Path = REPO) -> list[Lesson]:
     """Execute and export ``notebooks`` and write the whole site to ``out``; return the lessons."""
-    mode = "FAST mode (PRUNING_FAST=1)" if fast else "default mode"
+    short = "FAST mode (PRUNING_FAST=1)" if fast else "default mode"
+    mode = "FAST mode (PRUNING_FAST=1: fewer images and epochs)" if fast else "default mode"
     out.mkdir(parents=True, exist_ok=True)
     for stale in out.glob("*.html"):
         stale.unlink()
     copy_mathjax(out)
-    docs = [(f"{name}.html", label, docs_dir / f"{name}.md") for name, label in DOCS_PAGES
-            if (docs_dir / f"{name}.md").is_file()]
+    docs = documents(docs_dir)
     notebooks_read = [nbformat.read(path, as_version=4) for path in notebooks]
     lessons = [Lesson(path, *lesson_info(nb, path.stem)) for path, nb in zip(notebooks, notebooks_read,
                                                                               strict=True)]
-    pages = {f"{name}.md": page for page, _, name in ((p, lbl, n.stem) for p, lbl, n in docs)}
+    pages = {source.name: page for page, _, _, source in docs}
     pages.update({lesson.path.name: lesson.page for lesson in lessons})
 
     for i, (lesson, nb) in enumerate(zip(lessons, notebooks_read, strict=True)):
         tag = f"[{i + 1}/{len(lessons)}] {lesson.path.name}"
         if execute is not None:
-            print(f"{tag}: executing, {mode} ...", flush=True)
+            print(f"{tag}: executing, {short} ...", flush=True)
             start = time.perf_counter()
             execute(nb, fast, lesson.path.parent)
             lesson.seconds = time.perf_counter() - start
@@ -384,20 +445,11 @@ def build(out: Path, notebooks: list[Path], docs_dir: Path, *, fast: bool, times
         page = export_lesson(prepare_for_html(nb, repo), lesson.title, nav_html(prev, nxt))
         (out / lesson.page).write_text(site_links(page, pages), encoding="utf-8")
 
-    for page, label, source in docs:
-        text = render_markdown_page(source, label, nav_html(None, None), pages, out)
-        (out / page).write_text(scrub(text, repo), encoding="utf-8")
     built = f"{datetime.now(UTC):%Y-%m-%d}, {os.cpu_count()} CPU threads"
-    index = index_page(lessons, [(page, label) for page, label, _ in docs],
-                       course_description(repo / "README.md"), mode, built)
-    (out / "index.html").write_text(scrub(index, repo), encoding="utf-8")
-
-    leaked = absolute_paths_in(out, repo)
-    if leaked:
-        raise SystemExit(f"build_book: absolute paths of this machine left in {', '.join(leaked)}")
+    write_index_and_docs(out, lessons, docs, pages, mode, built, repo)
     if execute is not None:
-        table = times_table(lessons, mode)
-        print(f"\nWall time per lesson ({mode}):\n{table}", end="", flush=True)
+        table = times_table(lessons, short)
+        print(f"\nWall time per lesson ({short}):\n{table}", end="", flush=True)
         if times is not None:
             times.parent.mkdir(parents=True, exist_ok=True)
             times.write_text(table, encoding="utf-8")
@@ -409,6 +461,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fast", action="store_true", help="execute with PRUNING_FAST=1")
     parser.add_argument("--no-execute", action="store_true", help="export the notebooks as committed")
+    parser.add_argument("--pages-only", action="store_true",
+                        help="rewrite only the index and docs pages (lessons and times: the last build's)")
     parser.add_argument("--out", type=Path, default=REPO / "build" / "book")
     parser.add_argument("--times", type=Path, default=REPO / "build" / "book_times.txt")
     parser.add_argument("--only", nargs="*", default=None,
@@ -420,8 +474,11 @@ def main(argv: list[str] | None = None) -> int:
     if not notebooks:
         print("build_book: no notebooks in notebooks/", file=sys.stderr)
         return 1
-    build(args.out, notebooks, REPO / "docs", fast=args.fast, times=args.times,
-          execute=None if args.no_execute else execute_notebook)
+    if args.pages_only:
+        rebuild_pages(args.out, notebooks, REPO / "docs", args.times)
+    else:
+        build(args.out, notebooks, REPO / "docs", fast=args.fast, times=args.times,
+              execute=None if args.no_execute else execute_notebook)
     return 0
 
 

@@ -157,3 +157,24 @@ def test_without_mathjax_the_build_says_what_to_install(monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "jupyter_server_mathjax", None)
     with pytest.raises(SystemExit, match="jupyter-server-mathjax"):
         build_book.find_mathjax()
+
+
+def test_pages_only_rewrites_index_and_docs_and_keeps_lessons_and_times(site, tmp_path):
+    out, _, root, _ = site
+    repo = root / "repo"
+    lesson_page = read(out / "01_fake.html")
+    before = read(out / "index.html")
+    (repo / "docs" / "syllabus.md").write_text("# Syllabus\n\nTwo lessons a day.\n")
+    try:
+        build_book.rebuild_pages(out, sorted((repo / "notebooks").glob("*.ipynb")), repo / "docs",
+                                 root / "times.txt", repo=repo)
+        index = read(out / "index.html")
+        assert "syllabus.html" in hrefs(index) and (out / "syllabus.html").is_file()
+        assert re.findall(r'class="book-time">([^<]*)<', index) == re.findall(
+            r'class="book-time">([^<]*)<', before)
+        assert read(out / "01_fake.html") == lesson_page
+    finally:
+        (repo / "docs" / "syllabus.md").unlink()
+    with pytest.raises(SystemExit, match="make book"):
+        build_book.rebuild_pages(tmp_path, [repo / "notebooks" / "00_fake.ipynb"], repo / "docs",
+                                 root / "times.txt", repo=repo)
