@@ -36,6 +36,8 @@ def dependency_graph(model: nn.Module, example_input: Tensor) -> tp.DependencyGr
     """Trace ``model`` on ``example_input`` (B, C, H, W) and return Torch-Pruning's graph.
 
     Tracing follows autograd, so it runs with gradients enabled even inside ``torch.no_grad()``.
+    Torch-Pruning traces in eval mode (BatchNorm statistics do not move); every module's
+    train/eval flag is restored afterwards.
 
     Raises:
         RuntimeError: inside ``torch.inference_mode()``.
@@ -45,6 +47,7 @@ def dependency_graph(model: nn.Module, example_input: Tensor) -> tp.DependencyGr
     if torch.is_inference_mode_enabled():
         raise RuntimeError("cannot trace a model inside torch.inference_mode(): Torch-Pruning "
                            "follows the autograd graph; call surgery outside that block")
+    modes = [(m, m.training) for m in model.modules()]   # build_dependency calls model.eval()
     with torch.enable_grad():
         try:
             return tp.DependencyGraph().build_dependency(model, example_inputs=example_input)
@@ -53,6 +56,9 @@ def dependency_graph(model: nn.Module, example_input: Tensor) -> tp.DependencyGr
                 f"Torch-Pruning 1.6.1 cannot trace {type(model).__name__}: a reshape/view splits or "
                 "interleaves the channel axis (e.g. ShuffleNet's channel shuffle), so it cannot "
                 "tell which channels belong together; this model cannot be pruned here") from err
+        finally:
+            for module, training in modes:
+                module.training = training
 
 
 _UPDATERS = {
@@ -144,8 +150,12 @@ def group_report(graph: tp.DependencyGraph, model: nn.Module, conv_name: str,
         pruned model equals the masked one (see the module docstring), or None.
     """
     names = _names(graph, model)
+    conv = model.get_submodule(conv_name)
+    if conv not in graph.module2node:
+        return [], (f"{conv_name!r} is not in Torch-Pruning's trace of the model (unused in forward, "
+                    "or reached through a reshape of the channel axis it cannot follow)")
     members, problem = [], None
-    for dep, member_idxs in _group(graph, model.get_submodule(conv_name), idxs):
+    for dep, member_idxs in _group(graph, conv, idxs):
         module = dep.target.module
         name = names.get(module, type(module).__name__)
         problem = problem or _member_problem(dep, name, [int(i) for i in member_idxs])

@@ -343,10 +343,9 @@ def test_every_public_function_is_covered():
 
 
 # Known mutations, each to be fixed where it lives (strict: the test fails once the fix lands, so the
-# row must then go). Torch-Pruning's DependencyGraph.build_dependency calls model.eval() and never
-# restores the mode; surgery traces copies, but tp_adapter's public functions hand it the caller's model.
-KNOWN = {(f"tp_adapter.{n}", "train"): "tp_adapter.dependency_graph leaves the model in eval mode"
-         for n in ("dependency_graph", "coupled_out_convs", "group_members", "group_problem", "group_report")}
+# row must then go). None at present: Torch-Pruning's build_dependency calls model.eval(), and
+# tp_adapter.dependency_graph restores every module's mode afterwards.
+KNOWN: dict[tuple[str, str], str] = {}
 
 
 @pytest.mark.parametrize("mode", ["train", "eval"])

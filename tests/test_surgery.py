@@ -448,6 +448,37 @@ def test_a_channel_mixing_normalisation_after_the_conv_is_refused(norm, apply):
     assert_same_state(model, before)
 
 
+class _Shuffled(nn.Module):
+    """A conv whose channels are shuffled by view/transpose (ShuffleNet's trick), then a conv; and
+    a conv that forward never uses."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv, self.head, self.unused = nn.Conv2d(1, 4, 3), nn.Conv2d(4, 2, 1), nn.Conv2d(1, 4, 3)
+
+    def forward(self, x: Tensor) -> Tensor:
+        y = self.conv(x)
+        b, c, h, w = y.shape
+        return self.head(y.view(b, 2, c // 2, h, w).transpose(1, 2).reshape(b, c, h, w))
+
+
+def test_a_conv_outside_the_trace_is_refused():
+    model = _Shuffled().eval()
+    assert "'unused' is not in Torch-Pruning's trace" in surgery.refused_convs(model, SMALL)["unused"]
+    with pytest.raises(ValueError, match="filters \\[0\\] of unused: 'unused' is not in Torch-Pruning's"):
+        surgery.apply_plan(model, {"removed": {"unused": [0]}}, SMALL)
+
+
+def test_a_channel_shuffle_that_torch_pruning_misreads_is_caught_by_the_last_guard():
+    # Torch-Pruning traces this view/transpose and prunes, but the result cannot run: the final
+    # check refuses it (torchvision's ShuffleNet fails earlier, when the graph is built)
+    model = _Shuffled().eval()
+    before = snapshot(model)
+    with pytest.raises(ValueError, match="returned a model that fails on forward"):
+        surgery.apply_plan(model, {"removed": {"conv": [0]}}, SMALL)
+    assert_same_state(model, before)
+
+
 def test_last_guard_refuses_a_pruned_model_that_differs_from_the_masked_one():
     # sigmoid(0) = 0.5: a masked channel still sends 0.5 · w to the next conv, a removed one does
     # not. Nothing in the group is of a refused type, so only the final comparison can see it.

@@ -41,6 +41,17 @@ def assert_state_equals(model: nn.Module, expected: dict[str, Tensor]) -> None:
         torch.testing.assert_close(value, expected[key], atol=0, rtol=0, msg=key)
 
 
+# --- dependency_graph ------------------------------------------------------------------------------
+
+def test_dependency_graph_restores_every_modules_mode():
+    model = models.build("resnet", depth=8).train()
+    model.layer1[0].conv1.bn.eval()                       # a frozen BN inside a training model
+    modes = {name: m.training for name, m in model.named_modules()}
+    tp_adapter.dependency_graph(model, EXAMPLE)           # Torch-Pruning calls model.eval() inside
+    assert {name: m.training for name, m in model.named_modules()} == modes
+    assert not model.layer1[0].conv1.bn.training and model.layer1[0].conv2.bn.training
+
+
 # --- group_members --------------------------------------------------------------------------------
 
 def test_resnet_residual_group_members_and_sides():
