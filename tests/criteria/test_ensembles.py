@@ -453,6 +453,37 @@ def test_switched_off_equals_removed_on_torchvision_resnet18():
     assert abs(before_bn - removed) > 1e-4                        # where the mask goes matters here
 
 
+def test_switched_off_equals_removed_through_a_concatenation_without_batchnorm():
+    """torchvision SqueezeNet: no BatchNorm (the conv's own output is masked), a ReLU, then a
+    concatenation feeding the next Fire's squeeze conv; its classifier conv makes the output: refused."""
+    torchvision = pytest.importorskip("torchvision")
+    torch.manual_seed(0)
+    model = torchvision.models.squeezenet1_0(num_classes=10, weights=None).eval()
+    x, y = batch(2, size=64, seed=4)
+    x = x.expand(-1, 3, -1, -1).contiguous()
+    layer = "features.3.expand1x1"
+    assert switch_off_sites(model, [layer]) == {layer: layer}
+    seen = {}
+    handle = model.features[3].expand1x1.register_forward_hook(
+        lambda _m, _i, out: seen.update(strength=out.clamp(min=0).sum((0, 2, 3))))  # before in-place ReLU
+    try:
+        with torch.no_grad():
+            whole = nn.functional.cross_entropy(model(x), y).item()
+    finally:
+        handle.remove()
+    off = seen["strength"].topk(3).indices.sort().values.tolist()   # the most active filters, not fixed ones
+    assert seen["strength"][off].min().item() > 1.0                 # clearly alive on this batch
+    mask = torch.ones(1, 64)
+    mask[0, off] = 0.0
+    pruned = surgery.apply_plan(model, {"removed": {layer: off}, "coupled": []}, x[:1]).eval()
+    with torch.no_grad():
+        removed = nn.functional.cross_entropy(pruned(x), y).item()
+    assert masked_losses(model, [layer], mask, x, y).item() == pytest.approx(removed, abs=1e-5)
+    assert abs(whole - removed) > 1e-5                               # the filters mattered
+    with pytest.raises(ValueError, match="output"):
+        switch_off_sites(model, ["classifier.1"])
+
+
 @pytest.mark.parametrize(("net", "layer", "why"), [
     (lambda: nn.Sequential(nn.Conv2d(1, 4, 3), nn.GroupNorm(2, 4), nn.ReLU(), nn.Conv2d(4, 2, 3)), "0",
      "GroupNorm"),
