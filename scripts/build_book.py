@@ -44,7 +44,8 @@ COURSE_FALLBACK = ("A literate, tested course on structured pruning of convoluti
                    "filters scored, selected and physically removed, on networks trained on real data.")
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 WIDGET_NOTE = ('<div class="book-widget-note">Interactive widget (“Try it”): it needs a running kernel. '
-               'Open this lesson with <code>make lab</code> to move it.</div>')
+               'Open this lesson with <code>make lab</code> to move it.{}</div>')
+WIDGET_SNAPSHOT = " Below: what it showed when this page was built."
 
 # MathJax 2.7 configured as the classic Jupyter Notebook did for this MathJax build (HTML-CSS output
 # with the STIX-Web fonts it ships), with nbconvert's delimiters.
@@ -212,24 +213,67 @@ def scrub(text: str, repo: Path) -> str:
     return text
 
 
+def widget_snapshot(model_id: str, state: dict, seen: set[str] | None = None) -> list[dict]:
+    """What a widget showed when the lesson ran, as static outputs: the outputs captured by its Output
+    widgets and the values of its HTML widgets, in order (a slider itself cannot be shown).
+
+    >>> state = {"a": {"model_name": "VBoxModel", "state": {"children": ["IPY_MODEL_b", "IPY_MODEL_c"]}},
+    ...          "b": {"model_name": "HTMLModel", "state": {"value": "<b>acc 91%</b>"}},
+    ...          "c": {"model_name": "OutputModel", "state": {"outputs": [{"output_type": "stream",
+    ...                                                                    "name": "stdout", "text": "hi"}]}}}
+    >>> [o["output_type"] for o in widget_snapshot("a", state)]
+    ['display_data', 'stream']
+    """
+    seen = set() if seen is None else seen
+    model = state.get(model_id)
+    if model is None or model_id in seen:
+        return []
+    seen.add(model_id)
+    name, values = model.get("model_name", ""), model.get("state", {})
+    if name == "OutputModel":
+        return [copy.deepcopy(output) for output in values.get("outputs", [])]
+    if name in ("HTMLModel", "HTMLMathModel") and values.get("value"):
+        return [{"output_type": "display_data", "metadata": {},
+                 "data": {"text/html": values["value"], "text/plain": ""}}]
+    children = values.get("children", [])
+    return [output for child in children if isinstance(child, str)
+            for output in widget_snapshot(child.removeprefix("IPY_MODEL_"), state, seen)]
+
+
+def scrub_output(output: dict, repo: Path) -> None:
+    if "text" in output:
+        output["text"] = scrub(output["text"], repo)
+    if "traceback" in output:
+        output["traceback"] = [scrub(line, repo) for line in output["traceback"]]
+    data = output.get("data", {})
+    for mime, value in data.items():
+        if isinstance(value, str) and (not mime.startswith("image/") or mime == "image/svg+xml"):
+            data[mime] = scrub(value, repo)
+
+
 def prepare_for_html(nb: nbformat.NotebookNode, repo: Path) -> nbformat.NotebookNode:
-    """A copy with widget outputs replaced by a note and absolute paths removed from text."""
+    """A copy with each widget replaced by a note and what it showed when the lesson ran, and absolute
+    paths removed from text."""
     nb = copy.deepcopy(nb)
-    nb.metadata.pop("widgets", None)
+    widgets = nb.metadata.pop("widgets", {})
+    state = widgets.get("application/vnd.jupyter.widget-state+json", {}).get("state", {})
     for cell in nb.cells:
         cell.source = scrub(cell.source, repo)
+        outputs = []
         for output in cell.get("outputs", []):
-            if "text" in output:
-                output.text = scrub(output.text, repo)
-            if "traceback" in output:
-                output.traceback = [scrub(line, repo) for line in output.traceback]
-            data = output.get("data", {})
-            if WIDGET_MIME in data:
-                output.data = {"text/html": WIDGET_NOTE, "text/plain": "[interactive widget: use make lab]"}
+            view = output.get("data", {}).get(WIDGET_MIME)
+            if view is None:
+                outputs.append(output)
                 continue
-            for mime, value in data.items():
-                if isinstance(value, str) and (not mime.startswith("image/") or mime == "image/svg+xml"):
-                    data[mime] = scrub(value, repo)
+            snapshot = [nbformat.from_dict(o) for o in widget_snapshot(view.get("model_id", ""), state)]
+            note = WIDGET_NOTE.format(WIDGET_SNAPSHOT if snapshot else "")
+            outputs.append(nbformat.v4.new_output("display_data", data={
+                "text/html": note, "text/plain": "[interactive widget: use make lab]"}))
+            outputs += snapshot
+        for output in outputs:
+            scrub_output(output, repo)
+        if "outputs" in cell:
+            cell.outputs = outputs
     return nb
 
 

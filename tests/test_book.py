@@ -45,9 +45,14 @@ def fake_execute(repo: Path):
             nbformat.v4.new_output("stream", name="stdout", text=text),
             nbformat.v4.new_output("display_data", data={"image/png": PNG, "text/plain": "<Figure>"}),
             nbformat.v4.new_output("display_data", data={
-                "application/vnd.jupyter.widget-view+json": {"model_id": "abc", "version_major": 2},
+                "application/vnd.jupyter.widget-view+json": {"model_id": "box", "version_major": 2},
                 "text/plain": "VBox()"}),
         ]
+        nb.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {"version_major": 2, "state": {
+            "box": {"model_name": "VBoxModel", "state": {"children": ["IPY_MODEL_slider", "IPY_MODEL_out"]}},
+            "slider": {"model_name": "FloatSliderModel", "state": {"value": 0.5}},
+            "out": {"model_name": "OutputModel", "state": {"outputs": [
+                {"output_type": "stream", "name": "stdout", "text": f"readout at 0.5 from {repo}/x\n"}]}}}}}
     execute.calls = calls
     return execute
 
@@ -114,7 +119,9 @@ def test_plots_embedded_and_widgets_replaced_by_a_note(site):
     out, *_ = site
     page = read(out / "01_fake.html")
     assert f"data:image/png;base64,{PNG}" in page
-    assert "make lab" in page and "widget-view" not in page
+    assert "make lab" in page and "widget-view" not in page and "widget-state" not in page
+    assert "what it showed when this page was built" in page
+    assert "readout at 0.5 from x" in page                  # the Output widget's snapshot, path scrubbed
 
 
 def test_nav_bar_prev_index_next(site):
