@@ -185,3 +185,13 @@ def test_pages_only_rewrites_index_and_docs_and_keeps_lessons_and_times(site, tm
     with pytest.raises(SystemExit, match="make book"):
         build_book.rebuild_pages(tmp_path, [repo / "notebooks" / "00_fake.ipynb"], repo / "docs",
                                  root / "times.txt", repo=repo)
+
+
+def test_make_book_runs_the_builder_and_the_project_installs_its_mathjax():
+    makefile = (REPO / "Makefile").read_text()
+    book = makefile.split("\nbook: venv\n", 1)[1].split("\n\n", 1)[0]
+    assert "scripts/build_book.py $(if $(filter 1 yes true,$(FAST)),--fast,)" in book
+    assert "python -m pruning_lib.data --which" in book and "|| true" in book
+    extras = (REPO / "pyproject.toml").read_text().split("[project.optional-dependencies]", 1)[1]
+    notebooks = extras.split("notebooks = [", 1)[1].split("]", 1)[0]
+    assert '"jupyter-server-mathjax"' in notebooks and '"nbconvert' in notebooks
