@@ -258,11 +258,34 @@ def _verify(pruned: nn.Module, masked: nn.Module, example_input: Tensor) -> None
                              "this model's coupling is not supported, nothing was pruned") from err
     finally:
         pruned.train(was_training)
-    if not isinstance(got, Tensor) or not isinstance(want, Tensor):
-        return                                  # tuple/dict outputs: the structural checks hold
+    got, want = _tensors(got), _tensors(want)
+    if len(got) != len(want):
+        raise ValueError(f"the pruned model returns {len(got)} tensors, the masked one {len(want)}")
+    for got_t, want_t in zip(got, want, strict=True):
+        _compare(got_t, want_t)
+
+
+def _tensors(output: object) -> list[Tensor]:
+    """The tensors of a model output (a tensor, or tuples/lists/dicts of them), in order."""
+    if isinstance(output, Tensor):
+        return [output]
+    if isinstance(output, dict):
+        output = list(output.values())
+    if isinstance(output, list | tuple):
+        return [t for item in output for t in _tensors(item)]
+    return []
+
+
+def _compare(got: Tensor, want: Tensor) -> None:
+    """Raise ValueError unless ``got`` has ``want``'s shape and values (``VERIFY_RTOL``)."""
     if got.shape != want.shape:
         raise ValueError(f"pruning would change the output shape from {tuple(want.shape)} to "
                          f"{tuple(got.shape)}; refusing (the output layer is not prunable)")
+    finite = torch.isfinite(want)
+    if not torch.equal(finite, torch.isfinite(got)):
+        raise ValueError("the pruned model's output is NaN/inf where the masked one's is not (or "
+                         "the reverse); refusing rather than returning a different network")
+    want, got = want[finite].double(), got[finite].double()
     scale = float(want.abs().max()) if want.numel() else 0.0
     gap = float((got - want).abs().max()) if want.numel() else 0.0
     if not gap <= VERIFY_RTOL * max(scale, 1e-6):

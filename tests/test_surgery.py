@@ -509,6 +509,36 @@ def _removed_by_hand(model: nn.Sequential, channel: int) -> nn.Module:
     return out.eval()
 
 
+class _TwoOutputs(nn.Module):
+    """conv → ReLU → two conv heads; returns {"a": logits, "b": logits}, or also the features."""
+
+    def __init__(self, with_features: bool) -> None:
+        super().__init__()
+        self.with_features = with_features
+        self.conv, self.a, self.b = nn.Conv2d(1, 6, 3), nn.Conv2d(6, 3, 3), nn.Conv2d(6, 2, 1)
+
+    def forward(self, x: Tensor) -> dict[str, Tensor] | tuple:
+        y = torch.relu(self.conv(x))
+        heads = {"a": self.a(y).mean((2, 3)), "b": self.b(y).amax((2, 3))}
+        return (y, heads) if self.with_features else heads
+
+
+def test_dict_outputs_are_checked_and_a_conv_returned_as_features_is_an_output():
+    torch.manual_seed(0)
+    model = _TwoOutputs(with_features=False).eval()
+    plan = {"removed": {"conv": [1, 4]}, "coupled": []}
+    pruned, masked = surgery.apply_plan(model, plan, SMALL), surgery.mask_plan(model, plan, SMALL)
+    with torch.no_grad():
+        got, want = pruned(SMALL), masked(SMALL)
+    assert pruned.conv.out_channels == 4 and set(got) == {"a", "b"}
+    for key in ("a", "b"):
+        torch.testing.assert_close(got[key], want[key], atol=1e-5, rtol=0)
+    featured = _TwoOutputs(with_features=True).eval()
+    assert "network's output" in surgery.refused_convs(featured, SMALL)["conv"]
+    with pytest.raises(ValueError, match="of conv: its channels are the network's output"):
+        surgery.apply_plan(featured, plan, SMALL)
+
+
 def test_apply_plan_leaves_the_global_rng_alone(vgg):
     state = torch.get_rng_state()
     surgery.apply_plan(vgg, {"removed": {"features.conv2.conv": [1]}, "coupled": []}, EXAMPLE)
