@@ -159,6 +159,9 @@ def cases() -> dict[str, list[Case]]:
                  (0, 9, 24, 26, 64, 256, 300), numbers=(25,)),
             Case(lambda a: checks.check_nystrom_exact_m(a, kernel_size=(7, 7), n_filters=32), 32,
                  (49, 16, 31, 33, 0), numbers=(32,))],
+        "check_shapley_sum": [Case(
+            lambda a: checks.check_shapley_sum(a, v_all=-0.2, v_empty=-2.3, n_filters=128), 2.1,
+            (-2.1, -0.2, -2.3, 268.8, 2.1 / 128, 0.0, -2.5), numbers=(2.1,))],
         "check_two_player_shapley": [Case(checks.check_two_player_shapley, 2, (1, 3, 4, 6, 0, 2.5),
                                           numbers=(2,))],
         "check_expected_off": [Case(
@@ -317,6 +320,13 @@ def test_check_block_score_recognises_squares_and_sums(capsys):
     assert "mean of the squares" in out_of(capsys, check, 1.0)
     assert "sum of the VIPs" in out_of(capsys, check, 2 ** 0.5 + 2)
     assert checks.check_block_score(1.0, [1.0, 1.0, 1.0]) is True        # all equal: the ceiling
+
+
+def test_check_shapley_sum_recognises_sign_and_scaling(capsys):
+    check = functools.partial(checks.check_shapley_sum, v_all=-0.2, v_empty=-2.3, n_filters=128)
+    assert "wrong sign" in out_of(capsys, check, -2.1)
+    assert "scales with the number of filters" in out_of(capsys, check, 2.1 * 128)
+    assert checks.check_shapley_sum(0.5, v_all=1.0, v_empty=0.5, n_filters=3) is True
 
 
 def test_check_two_player_shapley_recognises_each_slip(capsys):

@@ -281,6 +281,24 @@ def check_two_player_shapley(answer: float) -> bool:
     return _wrong(f"{answer:g} is not φ_1", hint)
 
 
+def check_shapley_sum(answer: float, *, v_all: float, v_empty: float, n_filters: int) -> bool:
+    """Exercise (lesson 03): what a layer's sampled Shapley values add up to, from v(all) and v(∅)."""
+    truth = v_all - v_empty
+    answer = float(answer)
+    if abs(answer - truth) < 1e-6:
+        return _right(f"Σ_i φ_i = v(all) − v(∅) = {truth:g}, for every sampled order and so for any number "
+                      "of them (efficiency)")
+    hint = ("follow one order: each filter's marginal contribution starts where the previous one ended, "
+            "so the contributions along the order telescope")
+    if abs(answer + truth) < 1e-6:
+        return _wrong(f"{answer:g} has the wrong sign: the sum runs from no filter to all filters", hint)
+    if abs(answer - v_all) < 1e-6 or abs(answer - v_empty) < 1e-6:
+        return _wrong(f"{answer:g} is one of the two values; the sum involves both", hint)
+    if abs(answer - truth * n_filters) < 1e-6 or abs(answer - truth / n_filters) < 1e-6:
+        return _wrong(f"{answer:g} scales with the number of filters, but the total to share does not", hint)
+    return _wrong(f"{answer:g} is not the sum of the Shapley values", hint)
+
+
 # --- lesson 04 -------------------------------------------------------------------------------------
 
 def check_expected_off(answer: float, *, n_units: int, keep_prob: float) -> bool:
