@@ -75,7 +75,7 @@ def l1_norm(weight: Tensor) -> Tensor:
         >>> l1_norm(w)
         tensor([3., 1.])
     """
-    return as_filter_matrix(weight).abs().sum(dim=1)
+    return torch.linalg.vector_norm(as_filter_matrix(weight), ord=1, dim=1)   # no |W| temporary
 
 
 def l2_norm(weight: Tensor) -> Tensor:
