@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import functools
 import pickle
+import re
 
 import numpy as np
 import pytest
@@ -435,6 +436,34 @@ def test_plans_through_a_grouped_conv_or_on_the_output_conv_are_refused(apply, r
     with pytest.raises(ValueError, match=match):
         apply(model, {"removed": removed, "coupled": []}, SMALL)
     assert_same_state(model, before)
+
+
+@settings(max_examples=8, deadline=None)
+@given(removed=st.lists(st.integers(0, 3), min_size=1, max_size=3, unique=True))
+def test_any_plan_through_the_grouped_conv_is_refused_naming_its_groups(removed):
+    # conv 2 has groups=2 over 4 input channels: channels 0, 1 are group 0 and 2, 3 are group 1
+    groups = sorted({i // 2 for i in removed})
+    with pytest.raises(ValueError, match=re.escape(f"input channels {sorted(removed)} (groups {groups})")):
+        surgery.apply_plan(grouped_net(), {"removed": {"0": removed}}, SMALL)
+
+
+@settings(max_examples=8, deadline=None)
+@given(removed=st.lists(st.integers(0, 5), min_size=1, max_size=5, unique=True))
+def test_any_plan_on_the_conv_after_the_grouped_conv_prunes_exactly(removed):
+    model = grouped_net()
+    plan = {"removed": {"4": removed}, "coupled": []}
+    pruned, masked = surgery.apply_plan(model, plan, SMALL), surgery.mask_plan(model, plan, SMALL)
+    assert pruned[4].out_channels == 6 - len(removed) == pruned[6].in_channels
+    with torch.no_grad():
+        torch.testing.assert_close(pruned(SMALL), masked(SMALL), atol=1e-5, rtol=0)
+
+
+@given(idxs=st.lists(st.integers(0, 15) | st.integers(0, 15).map(np.int64)
+                     | st.integers(0, 15).map(torch.tensor), max_size=6))
+def test_normalise_plan_turns_any_integer_kind_into_sorted_ints(idxs):
+    removed, coupled = surgery.normalise_plan({"removed": {"c": idxs}})
+    assert removed == {"c": sorted(int(i) for i in idxs)} and coupled == []
+    assert all(type(i) is int for i in removed["c"])
 
 
 @pytest.mark.parametrize("norm", [nn.GroupNorm(1, 4), nn.GroupNorm(2, 4), nn.LayerNorm([4, 6, 6])])
