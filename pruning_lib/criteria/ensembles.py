@@ -146,9 +146,39 @@ def _check_downstream(site: torch.fx.Node, modules: dict[str, nn.Module], layer:
                              "score this layer with a criterion that does not mask filters")
 
 
+def _after_batchnorm(node: torch.fx.Node, calls: dict[str, list],
+                     modules: dict[str, nn.Module]) -> torch.fx.Node:
+    """The BatchNorm2d node right after ``node`` if it is its only user and runs once, else ``node``."""
+    users = list(node.users)
+    if (len(users) == 1 and users[0].op == "call_module"
+            and isinstance(modules[users[0].target], nn.BatchNorm2d) and len(calls[users[0].target]) == 1):
+        return users[0]
+    return node
+
+
+def _through_depthwise(site: torch.fx.Node, calls: dict[str, list],
+                       modules: dict[str, nn.Module]) -> torch.fx.Node:
+    """Move the site past a depthwise conv (groups = channels) that the channel alone feeds, through
+    zero-keeping modules: removing the filter removes that depthwise channel and its BatchNorm entry
+    too, so the channel is switched off after them (MobileNet's pointwise → depthwise)."""
+    node = site
+    while len(node.users) == 1 and next(iter(node.users)).op == "call_module":
+        user = next(iter(node.users))
+        m = modules[user.target]
+        if (isinstance(m, nn.Conv2d) and m.groups == m.in_channels == m.out_channels > 1
+                and len(calls[user.target]) == 1):
+            site = node = _after_batchnorm(user, calls, modules)
+        elif isinstance(m, _KEEPS_ZERO) and len(calls[user.target]) == 1:
+            node = user
+        else:
+            break
+    return site
+
+
 def switch_off_sites(model: nn.Module, layers: Sequence[str]) -> dict[str, str]:
     """Where each conv's filters are switched off: the output of the BatchNorm that directly follows
-    the conv (found in the ``torch.fx`` graph, not by module order), else of the conv itself.
+    the conv (found in the ``torch.fx`` graph, not by module order), else of the conv itself; after
+    a depthwise conv that only this channel feeds, its BatchNorm instead.
 
     Zeroing a channel there equals removing the filter (``surgery.apply_plan``) for the rest of the
     network; for a conv whose output enters a residual sum (a coupled conv) it switches off the
@@ -164,7 +194,7 @@ def switch_off_sites(model: nn.Module, layers: Sequence[str]) -> dict[str, str]:
     Raises:
         ValueError: the model cannot be traced, a conv or its BatchNorm runs more than once, or a
             switched-off channel would not stay switched off (e.g. GroupNorm after the conv, a
-            BatchNorm after a concatenation or a depthwise conv, the conv makes the output).
+            BatchNorm after a concatenation, a sigmoid gate, the conv makes the output).
 
     Example:
         >>> net = nn.Sequential(nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Conv2d(4, 2, 3))
@@ -182,12 +212,7 @@ def switch_off_sites(model: nn.Module, layers: Sequence[str]) -> dict[str, str]:
         if len(calls.get(layer, [])) != 1:
             raise ValueError(f"{layer} runs {len(calls.get(layer, []))} times per forward pass; a filter "
                              "can be switched off only in a conv that runs once")
-        site = calls[layer][0]
-        users = list(site.users)
-        if (len(users) == 1 and users[0].op == "call_module"
-                and isinstance(modules[users[0].target], nn.BatchNorm2d)
-                and len(calls[users[0].target]) == 1):
-            site = users[0]                                   # mask after the BatchNorm, never before
+        site = _through_depthwise(_after_batchnorm(calls[layer][0], calls, modules), calls, modules)
         _check_downstream(site, modules, layer)
         sites[layer] = site.target
     return sites

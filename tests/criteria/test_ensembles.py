@@ -484,12 +484,50 @@ def test_switched_off_equals_removed_through_a_concatenation_without_batchnorm()
         switch_off_sites(model, ["classifier.1"])
 
 
+class ConcatThenNorm(nn.Module):
+    """DenseNet's pattern: two convs concatenated, then one BatchNorm over all channels."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a, self.b = nn.Conv2d(1, 2, 3), nn.Conv2d(1, 2, 3)
+        self.bn, self.c = nn.BatchNorm2d(4), nn.Conv2d(4, 2, 3)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.c(torch.relu(self.bn(torch.cat([self.a(x), self.b(x)], 1)))).mean((2, 3))
+
+
+def test_pointwise_conv_is_switched_off_after_the_depthwise_batchnorm():
+    """MobileNet: removing a pointwise filter also removes the depthwise channel it feeds and that
+    channel's BatchNorm entry, so the mask goes after the depthwise BatchNorm; masking after the
+    pointwise BatchNorm (the old unit output) would leave the depthwise BatchNorm's bias behind."""
+    torch.manual_seed(0)
+    model = randomised_bn(models.build("mobilenet_v1_slim"), seed=2)
+    with torch.no_grad():
+        model.classifier[2].weight.mul_(20.0)
+    layer = "blocks.2.pw.conv"
+    assert switch_off_sites(model, [layer]) == {layer: "blocks.3.dw.bn"}
+    x, y = batch(3, seed=5)
+    off = [1, 30, 60]
+    mask = torch.ones(1, 64)
+    mask[0, off] = 0.0
+    pruned = surgery.apply_plan(model, {"removed": {layer: off}, "coupled": []}, EXAMPLE).eval()
+    with torch.no_grad():
+        removed = nn.functional.cross_entropy(pruned(x), y).item()
+        handle = model.blocks[2].pw.bn.register_forward_hook(lambda _m, _i, out: out * mask[:, :, None, None])
+        try:
+            at_pointwise_bn = nn.functional.cross_entropy(model(x), y).item()
+        finally:
+            handle.remove()
+    assert masked_losses(model, [layer], mask, x, y).item() == pytest.approx(removed, abs=1e-5)
+    assert abs(at_pointwise_bn - removed) > 1e-4
+
+
 @pytest.mark.parametrize(("net", "layer", "why"), [
     (lambda: nn.Sequential(nn.Conv2d(1, 4, 3), nn.GroupNorm(2, 4), nn.ReLU(), nn.Conv2d(4, 2, 3)), "0",
      "GroupNorm"),
     (lambda: nn.Sequential(nn.Conv2d(1, 4, 3), nn.Sigmoid(), nn.Conv2d(4, 2, 3)), "0", "Sigmoid"),
     (lambda: nn.Sequential(nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4), nn.Conv2d(4, 2, 3)), "2", "output"),
-    (lambda: models.build("mobilenet_v1_slim"), "stem.conv", "BatchNorm2d"),      # pointwise → depthwise
+    (lambda: ConcatThenNorm(), "a", "BatchNorm2d"),
 ])
 def test_switch_off_refuses_where_a_mask_cannot_match_removal(net, layer: str, why: str):
     model = net().eval()
