@@ -127,10 +127,11 @@ def _member_problem(dep: object, name: str, idxs: list[int]) -> str | None:
         return ("its channels are the network's output (the classifier): the output layer is "
                 "never prunable")
     if isinstance(module, nn.Conv1d | nn.Conv2d) and module.groups > 1 and not _is_depthwise(module):
-        per = module.in_channels // module.groups
+        side = "output" if dep.handler.__name__ == OUT else "input"
+        per = (module.out_channels if side == "output" else module.in_channels) // module.groups
         touched = sorted({i // per for i in idxs})
-        return (f"{name!r} is a grouped conv (groups={module.groups}, {per} input channels per "
-                f"group): removing its input channels {idxs} (groups {touched}) would break its "
+        return (f"{name!r} is a grouped conv (groups={module.groups}, {per} {side} channels per "
+                f"group): removing its {side} channels {idxs} (groups {touched}) would break its "
                 "groups, which Torch-Pruning 1.6.1 does not handle")
     if isinstance(module, _MIXING_NORMS):
         return (f"{name!r} ({type(module).__name__}) normalises across channels: removing a channel "
@@ -142,12 +143,19 @@ def group_report(graph: tp.DependencyGraph, model: nn.Module, conv_name: str,
                  idxs: Sequence[int] = (0,)) -> tuple[list[dict], str | None]:
     """Members of the group of ``conv_name``'s output channels ``idxs``, and why it is unprunable.
 
+    Args:
+        graph: From ``dependency_graph(model, ...)``.
+        model: The traced model (not modified).
+        conv_name: A conv of ``model`` (groups == 1).
+        idxs: Its output channels to remove; the members' ``idxs`` follow from them (through
+            concatenations, for instance).
+
     Returns:
         (members, problem): one dict per parametrised member, {"name", "type", "side", "idxs"}
         (side "out" = it loses its own filters/channels, "in" = it loses input channels; idxs =
         its channels that go; maskable = a conv, BatchNorm or Linear, whose rows a mask zeroes);
-        problem = the first reason the group cannot be pruned so that the
-        pruned model equals the masked one (see the module docstring), or None.
+        problem = the first reason the group cannot be pruned so that the pruned model equals the
+        masked one (see the module docstring), or None.
     """
     names = _names(graph, model)
     conv = model.get_submodule(conv_name)
