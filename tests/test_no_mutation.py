@@ -40,7 +40,7 @@ from pruning_lib import (
     tp_adapter,
     train,
 )
-from pruning_lib.activations import activation_site, record_activations
+from pruning_lib.activations import activation_site, batchnorm_statistics, record_activations
 from pruning_lib.criteria import active, ensembles, pls, similarity, snpfi
 
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -173,7 +173,7 @@ CALLS: dict[str, Call | str] = {
                      "selection.plan_global", "selection.plan_keep_counts", "selection.plan_uniform",
                      "selection.restrict_plan", "selection.unit_scores"], "no-model"),
     **dict.fromkeys(["stats.compare_to", "stats.conclusion", "stats.hits_by_seed", "stats.interval",
-                     "stats.paired_bootstrap", "stats.verdict"], "no-model"),
+                     "stats.paired_bootstrap", "stats.summarise", "stats.verdict"], "no-model"),
     # models
     **dict.fromkeys(["models.architectures", "models.build", "models.checkpoint_paths",
                      "models.load_pretrained", "models.model_card", "models.sha256", "models.vgg_features"],
@@ -188,6 +188,7 @@ CALLS: dict[str, Call | str] = {
     "activations.activation_site": lambda i: activation_site(i.net, "c1.conv"),
     "activations.record_activations": lambda i: record_activations(i.net, i.loader, ["c1.conv", "c2.conv"],
                                                                    n_images=6),
+    "activations.batchnorm_statistics": lambda i: batchnorm_statistics(i.resnet, i.loader, n_images=6),
     **dict.fromkeys(["activations.channel_mean", "activations.iter_batches", "activations.iter_images"],
                     "no-model"),
     # surgery and tp_adapter
@@ -316,6 +317,7 @@ BAD_CALLS: dict[str, Call] = {
     "train.recalibrate_bn": lambda i: train.recalibrate_bn(i.net, i.bad_loader, 4, progress=False),
     "activations.record_activations": lambda i: record_activations(i.net, i.bad_loader, ["c1.conv"]),
     "criteria.active.apoz": lambda i: active.apoz(i.net, i.bad_loader),
+    "activations.batchnorm_statistics": lambda i: batchnorm_statistics(i.net, i.bad_loader),
     "criteria.ensembles.masked_losses": lambda i: ensembles.masked_losses(i.net, ["c1.conv"],
                                                                           torch.ones(2, 4), i.bad_x,
                                                                           i.batch[1][:1]),
