@@ -415,7 +415,7 @@ def scratch_baseline(pruned: nn.Module, setup: SweepSetup, *, seeds: Sequence[in
 # the whole measurement (surgery, recalibration, both evaluations, counting), what a slider move costs.
 
 
-def recalibration_loader(dataset: object, per_class: int = 30, *, seed: int = 0) -> DataLoader:
+def recalibration_loader(dataset: object, per_class: int = 20, *, seed: int = 0) -> DataLoader:
     """The explorers' recalibration images: ``per_class`` *training* examples of every class, in one
     fixed, unshuffled batch, so every slider move re-estimates BatchNorm on the same images.
 
@@ -423,7 +423,8 @@ def recalibration_loader(dataset: object, per_class: int = 30, *, seed: int = 0)
         dataset: A ``data.ImageData`` (images normalised as every loader of ``data``) or an
             ``audio.data.AudioData`` (waveforms, as its loaders yield them): anything with
             ``x_train`` and ``y_train``.
-        per_class: Examples per class (30 → 300 for ten classes).
+        per_class: Examples per class (20 → 200 for ten classes: on vgg16_slim pruned by ℓ1 at 30% and 50%,
+            200, 300 and 1,000 images gave recalibrated accuracies within 0.5 points of each other).
         seed: Seeds the choice.
     """
     if isinstance(dataset, data.ImageData):

@@ -20,6 +20,7 @@ import seaborn as sns
 import torch
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from torch import Tensor
 
 KEPT, PRUNED = "#2a9d8f", "#e76f51"
@@ -108,12 +109,21 @@ def plot_scores(scores: Tensor, removed: Sequence[int], *, ax: Axes | None = Non
 
 
 def plot_layer_widths(widths: dict[str, dict[str, int]], *, ax: Axes | None = None) -> Axes:
-    """Grouped bars of filters per layer for several models, e.g. {"baseline": {...}, "pruned": {...}}."""
-    rows = [{"model": m, "layer": layer.removesuffix(".conv"), "filters": n}
-            for m, per_layer in widths.items() for layer, n in per_layer.items()]
+    """Grouped bars of filters per layer for several models, e.g. {"baseline": {...}, "pruned": {...}}.
+
+    Plain matplotlib bars (no seaborn): the explorers redraw this after every slider move.
+    """
     ax = ax or plt.subplots(figsize=(10, 3))[1]
-    sns.barplot(pd.DataFrame(rows), x="layer", y="filters", hue="model", ax=ax)
+    layers = list(dict.fromkeys(layer for per_layer in widths.values() for layer in per_layer))
+    width = 0.8 / max(len(widths), 1)
+    for i, (name, per_layer) in enumerate(widths.items()):
+        xs = [j + (i - (len(widths) - 1) / 2) * width for j, layer in enumerate(layers) if layer in per_layer]
+        ax.bar(xs, [per_layer[layer] for layer in layers if layer in per_layer], width=width, label=name,
+               color=sns.color_palette()[i % 10])
+    ax.set_xticks(range(len(layers)), [layer.removesuffix(".conv") for layer in layers])
+    ax.set(xlabel="layer", ylabel="filters")
     ax.tick_params(axis="x", rotation=70, labelsize=7)
+    ax.legend(title="model", fontsize=8)
     return ax
 
 
@@ -306,10 +316,24 @@ def plot_explorer(results: Sequence[dict], *, x: str = "ratio", series: Callable
                    edgecolors="black", linewidths=1.5, zorder=5, gid=CURRENT_GID, label="current")
     if baseline is not None:
         ax.axhline(baseline, color="grey", linestyle=":", linewidth=1, label="unpruned")
-    ax.set(xlabel=xlabel or x, ylabel="accuracy", ylim=(0, 1.02))
+    ax.set(xlabel=xlabel or x, ylabel="accuracy", ylim=(0, 1.22),          # the legend sits above 100%
+           yticks=[0, 0.2, 0.4, 0.6, 0.8, 1.0])
     ax.yaxis.set_major_formatter(mticker.PercentFormatter(1.0))
-    ax.legend(fontsize=7, loc="lower left")
+    ax.legend(handles=_explorer_legend(names, colours, baseline is not None), fontsize=7, loc="upper right",
+              ncols=2)
     return ax.figure
+
+
+def _explorer_legend(names: Sequence[str], colours: dict, with_baseline: bool) -> list[Line2D]:
+    """One entry per series (its colour) and one per stage (its line style), instead of one per line."""
+    handles = [Line2D([], [], color=colours[name], linewidth=3, label=name) for name in names if name]
+    handles += [Line2D([], [], color="black", marker="o", **EXPLORER_STAGE_STYLE[stage])
+                for stage in EXPLORER_STAGES]
+    handles.append(Line2D([], [], marker="o", markersize=10, markerfacecolor="none", markeredgecolor="black",
+                          linestyle="", label="current"))
+    if with_baseline:
+        handles.append(Line2D([], [], color="grey", linestyle=":", label="unpruned"))
+    return handles
 
 
 def plotted_points(figure: Figure) -> int:

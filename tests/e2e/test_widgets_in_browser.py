@@ -179,8 +179,8 @@ def check_pruning_slider(page: object, notebook: str, expected: Callable[[float]
 
 
 def fashion_recalibration() -> object:
-    """The 300 training images the Fashion-MNIST lessons' explorers recalibrate on (seed 0)."""
-    return experiments.recalibration_loader(data.load_fashion_mnist(), 30, seed=0)
+    """The 200 training images the Fashion-MNIST lessons' explorers recalibrate on (seed 0)."""
+    return experiments.recalibration_loader(data.load_fashion_mnist(), 20, seed=0)
 
 
 def pruning_expectation(model_loader: Callable[[], object], loader: object, ratio_scores: str | dict, *,
@@ -219,7 +219,7 @@ def test_lesson_00_slider_and_live_curve(page, lab_url):
     fashion = data.fashion_mnist_loaders(fast=True, seed=0).data
     expected = pruning_expectation(lambda: models.load_pretrained("vgg16_slim"),
                                    data.subset_loader(fashion, "test", 50, seed=1), "l1",
-                                   recalibrate_loader=experiments.recalibration_loader(fashion, 30, seed=0))
+                                   recalibrate_loader=experiments.recalibration_loader(fashion, 20, seed=0))
     check_pruning_slider(page, "00_tour.ipynb", expected)
 
 
