@@ -305,7 +305,7 @@ def apply_plan(model: nn.Module, plan: Plan, example_input: Tensor) -> nn.Module
 
     Returns:
         The smaller model, in the same train/eval mode as ``model``. Its ``pruning_plan``
-        attribute holds the plan that made it.
+        attribute holds the plan that made it (indices as sorted Python ints).
 
     Raises:
         KeyError: the plan names a layer that is not a prunable conv.
@@ -322,7 +322,8 @@ def apply_plan(model: nn.Module, plan: Plan, example_input: Tensor) -> nn.Module
     for name, idxs, _ in units:
         tp_adapter.prune_out_channels(graph, work.get_submodule(name), idxs)
     _verify(work, masked, example_input)
-    work.pruning_plan = copy.deepcopy(plan)
+    removed, coupled = normalise_plan(plan)
+    work.pruning_plan = {"removed": removed, "coupled": coupled}     # plain ints: JSON and torch.save
     work.pruning_example_shape = list(example_input.shape)
     return work
 
@@ -364,7 +365,8 @@ def save_pruned(model: nn.Module, plan: Plan, path: str | Path,
                          "input shape for replaying the plan is unknown")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"format": FORMAT, "arch": spec, "plan": plan,
+    removed, coupled = normalise_plan(plan)
+    torch.save({"format": FORMAT, "arch": spec, "plan": {"removed": removed, "coupled": coupled},
                 "example_shape": shape, "state_dict": model.state_dict()}, path)
     return path
 

@@ -305,6 +305,17 @@ def test_numpy_and_0d_tensor_indices_are_integers(vgg):
         torch.testing.assert_close(surgery.apply_plan(vgg, odd, EXAMPLE)(X),
                                    surgery.apply_plan(vgg, ints, EXAMPLE)(X), atol=0, rtol=0)
     assert surgery.normalise_plan(odd) == ({"features.conv1.conv": [0, 3]}, [])
+    assert surgery.apply_plan(vgg, odd, EXAMPLE).pruning_plan == ints        # plain ints, sorted
+
+
+def test_save_load_round_trip_of_a_plan_with_numpy_indices(tmp_path):
+    model = models.build("vgg16_slim").eval()
+    odd = {"removed": {"features.conv2.conv": [np.int64(5), np.int64(1)]}, "coupled": []}
+    pruned = surgery.apply_plan(model, odd, EXAMPLE)
+    loaded = surgery.load_pruned(surgery.save_pruned(pruned, odd, tmp_path / "p.pt"))
+    assert loaded.features.conv2.conv.out_channels == 14
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(X), pruned.eval()(X), atol=1e-6, rtol=0)
 
 
 def test_scores_computed_for_a_narrower_layer_are_caught_when_sizes_are_given(vgg):
