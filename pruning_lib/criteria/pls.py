@@ -29,15 +29,19 @@ Introduced in: notebooks/05_pls_layer_pruning.ipynb.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-from sklearn.cross_decomposition import PLSRegression
 from torch import Tensor, nn
 
+from pruning_lib import repro
 from pruning_lib.activations import iter_batches
 from pruning_lib.models import BasicBlock, check_resnet, residual_blocks
 from pruning_lib.scoped import eval_mode, hooks
+
+if TYPE_CHECKING:    # scikit-learn imports pandas when it is installed: load it only in pls_fit
+    from sklearn.cross_decomposition import PLSRegression
 
 GRID_BY_STAGE = {1: 4, 2: 2, 3: 1}   # pooled grid side per stage: the authors' AvgPool(8) on CIFAR
 
@@ -64,7 +68,8 @@ def block_features(model: nn.Module, loader: Iterable[tuple[Tensor, Tensor]], bl
         n_images: Stop after this many images (None: the whole loader).
 
     Returns:
-        ({block: features (N, C·g²) float64}, labels (N,) int64).
+        ({block: features (N, C·g²) float64}, labels (N,) int64), on the CPU (the model runs on
+        its parameters' device).
     """
     check_resnet(model)
     check_n_images(n_images)
@@ -79,14 +84,15 @@ def block_features(model: nn.Module, loader: Iterable[tuple[Tensor, Tensor]], bl
 
         def record(_relu: nn.Module, inputs: tuple[Tensor, ...]) -> None:
             pooled = nn.functional.adaptive_avg_pool2d(inputs[0], grid)        # (B, C, g, g)
-            store[name].append(pooled.flatten(1).double())
+            store[name].append(pooled.flatten(1).double().cpu())
         return record
 
     labels = []
+    device = repro.model_device(model)
     with eval_mode(model), hooks(pre=[(modules[f"{b}.relu"], hook(b)) for b in blocks]):
         for x, y in iter_batches(loader, n_images):
-            model(x)
-            labels.append(y)
+            model(x.to(device))
+            labels.append(y.cpu())
     return {b: torch.cat(store[b]) for b in blocks}, torch.cat(labels)
 
 
@@ -109,6 +115,8 @@ def pls_fit(X: Tensor, Y: Tensor, n_components: int = 4) -> PLSRegression:
         raise ValueError(f"PLS needs at least 2 samples, got {len(X)}")
     if not 1 <= n_components <= min(X.shape):
         raise ValueError(f"n_components must be in [1, min(N, p)] = [1, {min(X.shape)}], got {n_components}")
+    from sklearn.cross_decomposition import PLSRegression  # not at import: see the TYPE_CHECKING block
+
     return PLSRegression(n_components=n_components, scale=True).fit(X.numpy(), Y.numpy())
 
 
