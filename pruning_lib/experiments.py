@@ -622,3 +622,67 @@ def time_call(fn: Callable[[], object], *, repeats: int = 5, warmup: int = 1) ->
         fn()
         times.append(time.perf_counter() - start)
     return statistics.median(times)
+
+
+def sensitivity_scan(model: nn.Module, scores: Scores, ratios: Sequence[float], setup: SweepSetup, *,
+                     layers: Sequence[str] | None = None, label: str = "") -> list[dict]:
+    """Prune ONE layer (or one coupled group, all its members together) at a time over a ratio grid.
+
+    The per-layer sensitivity analysis of Li et al. (ICLR 2017, "Pruning Filters for Efficient
+    ConvNets"): each unit (``selection.merge_groups``: a conv, or a coupled group with all its members)
+    loses ``floor(ratio · n)`` of its lowest-scoring filters while every other layer stays whole, and
+    the network is measured as pruned and after BatchNorm recalibration (``measure_stages`` with
+    ``setup.calibration_loader``), on ``setup.test_loader``. No fine-tuning (``setup.finetune`` is
+    ignored): the scan asks how much each layer can lose *before* any recovery. A tqdm bar shows
+    progress. ``selection.plan_from_sensitivity`` turns the records into per-layer ratios.
+
+    Args:
+        model: The unpruned model (untouched).
+        scores: {conv name: (n,)}, higher = keep.
+        ratios: Fractions of the unit's filters removed, each in [0, 1).
+        setup: ``example_input``, ``test_loader`` (the images the drops are measured on: choose them
+            apart from the images a later comparison is judged on), ``groups``, the recalibration
+            loader and image count, ``macs_exclude``.
+        layers: Scan only the units that contain these scored layers (None: every unit).
+        label: Stored as "model" in every record.
+
+    Returns:
+        One record per unit × ratio: {"model", "layer" (the unit's first member), "members",
+        "filters" (n), "removed", "ratio", "accuracy", "correct", "n", "loss",
+        "recalibrated_accuracy", "recalibrated_correct", "recalibrated_loss", "recalibrate_images",
+        "baseline_accuracy" (the unpruned model, as it is, on the same images), "macs",
+        "macs_fraction", "params", "widths" ({member: filters left}), "seconds"}.
+
+    Raises:
+        KeyError: a layer in ``layers`` without scores. ValueError: a ratio outside [0, 1).
+    """
+    ratios = [float(r) for r in ratios]
+    if any(not 0 <= r < 1 for r in ratios):
+        raise ValueError(f"ratios are fractions of filters removed, in [0, 1), got {ratios}")
+    units = selection.merge_groups(scores, setup.groups)
+    if layers is not None:
+        unknown = [name for name in layers if name not in scores]
+        if unknown:
+            raise KeyError(f"no scores for {unknown}; scored layers: {list(scores)}")
+        units = [unit for unit in units if any(name in unit for name in layers)]
+    base_macs = metrics.count_macs(model, setup.example_input, exclude=setup.macs_exclude)
+    baseline = train.evaluate(model, setup.test_loader)["accuracy"]
+    rows = []
+    for unit, ratio in tqdm(list(itertools.product(units, ratios)), desc=f"sensitivity {label}".strip(),
+                            leave=False):
+        start = time.perf_counter()
+        chosen = {name: scores[name] for name in unit if name in scores}
+        plan = selection.plan_uniform(chosen, ratio, groups=[unit] if len(unit) > 1 else ())
+        pruned = surgery.apply_plan(model, plan, setup.example_input)
+        stages = measure_stages(pruned, setup.test_loader, recalibrate_loader=setup.calibration_loader,
+                                recalibrate_images=setup.recalibrate_images)
+        macs = metrics.count_macs(pruned, setup.example_input, exclude=setup.macs_exclude)
+        modules = dict(pruned.named_modules())
+        n = len(next(iter(chosen.values())))
+        rows.append({"model": label, "layer": unit[0], "members": list(unit), "filters": n,
+                     "removed": len(plan["removed"][unit[0]]), "ratio": ratio, **stages,
+                     "baseline_accuracy": baseline, "macs": macs, "macs_fraction": macs / base_macs,
+                     "params": metrics.count_params(pruned),
+                     "widths": {name: modules[name].out_channels for name in unit},
+                     "seconds": round(time.perf_counter() - start, 2)})
+    return rows

@@ -251,3 +251,120 @@ def restrict_plan(plan: Plan, layers: Sequence[str]) -> Plan:
     if unknown:
         raise KeyError(f"the plan does not prune {unknown}; it prunes {list(removed)}")
     return {"removed": {name: list(removed[name]) for name in layers}, "coupled": []}
+
+
+def sensitivity_ratios(scan: Sequence[Mapping], tolerance: float, *,
+                       metric: str = "recalibrated_accuracy", baseline: float | None = None,
+                       monotone: bool = True) -> dict[str, float]:
+    """Per-layer ratios from a sensitivity scan: the largest ratio whose accuracy drop ≤ ``tolerance``.
+
+    Li et al. (ICLR 2017, "Pruning Filters for Efficient ConvNets") prune each layer alone over a grid
+    of ratios, look at how fast its accuracy falls, and prune sensitive layers less. This turns
+    such a scan (``experiments.sensitivity_scan``) into one ratio per scanned layer (or coupled
+    group, named by its first member, the records' "layer").
+
+    Args:
+        scan: Records with "layer", "ratio", ``metric`` and (unless ``baseline`` is given)
+            "baseline_accuracy", the unpruned model's accuracy on the same images.
+        tolerance: Largest accepted drop, as a fraction (0.02 = two points of accuracy), ≥ 0.
+        metric: The accuracy to read: "recalibrated_accuracy" (BatchNorm re-estimated, the default)
+            or "accuracy" (as pruned).
+        baseline: The unpruned accuracy; None: each record's "baseline_accuracy".
+        monotone: True: the largest ratio r such that *every* scanned ratio ≤ r stays within the
+            tolerance (a lucky point after a failing one is not trusted); False: the largest ratio
+            whose own drop is within it.
+
+    Returns:
+        {layer: ratio}, 0.0 for a layer whose smallest scanned ratio already drops too much.
+
+    Raises:
+        ValueError: a negative tolerance, or an empty scan.
+
+    Example:
+        >>> scan = [{"layer": "a", "ratio": r, "recalibrated_accuracy": acc, "baseline_accuracy": 0.9}
+        ...         for r, acc in [(0.25, 0.90), (0.5, 0.89), (0.75, 0.80)]]
+        >>> sensitivity_ratios(scan, 0.02)
+        {'a': 0.5}
+    """
+    if tolerance < 0:
+        raise ValueError(f"tolerance is an accuracy drop >= 0 (0.02 = two points), got {tolerance}")
+    if not scan:
+        raise ValueError("the scan has no records")
+    by_layer: dict[str, list[tuple[float, float]]] = {}
+    for record in scan:
+        base = float(record["baseline_accuracy"]) if baseline is None else float(baseline)
+        drop = base - float(record[metric])
+        by_layer.setdefault(str(record["layer"]), []).append((float(record["ratio"]), drop))
+    ratios = {}
+    for layer, points in by_layer.items():
+        chosen = 0.0
+        for ratio, drop in sorted(points):
+            if drop <= tolerance + _EPS:
+                chosen = max(chosen, ratio)
+            elif monotone:
+                break
+        ratios[layer] = chosen
+    return ratios
+
+
+def plan_from_ratios(scores: dict[str, Tensor], ratios: Mapping[str, float], *,
+                     groups: Sequence[Sequence[str]] = ()) -> Plan:
+    """A plan that removes ``ratios[layer]`` of each layer's (or coupled group's) filters.
+
+    Each unit (a layer, or a coupled group, see ``merge_groups``) of n filters loses
+    ``floor(ratio · n)`` of its lowest-scoring filters, at most n − 1, as ``plan_uniform`` does
+    with one ratio (so ⌈(1 − ratio)·n⌉ stay; the authors' VGG scripts keep ⌊(1 − ratio)·n⌋). A unit
+    is looked up by any of its members' names; a unit without a ratio is not pruned.
+
+    Args:
+        scores: {layer: (n,)}, higher = keep.
+        ratios: {layer: fraction removed in [0, 1)}, e.g. from ``sensitivity_ratios``.
+        groups: Coupled layer names (``surgery.coupled_groups``).
+
+    Raises:
+        ValueError: a ratio outside [0, 1), bad scores, or two members of one group with different ratios.
+
+    Example:
+        >>> plan_from_ratios({"a": torch.tensor([3.0, 1.0, 2.0, 0.5]), "b": torch.tensor([1.0, 2.0])},
+        ...                  {"a": 0.5})
+        {'removed': {'a': [1, 3], 'b': []}, 'coupled': []}
+    """
+    _check_scores(scores)
+    removed = {}
+    for unit in merge_groups(scores, groups):
+        given = {_check_ratio(ratios[name]) for name in unit if name in ratios}
+        if len(given) > 1:
+            raise ValueError(f"coupled layers {unit} were given different ratios {sorted(given)}")
+        ratio = given.pop() if given else 0.0
+        s = unit_scores(scores, unit)
+        removed[tuple(unit)] = lowest(s, min(math.floor(ratio * len(s)), len(s) - 1))
+    return _plan(removed)
+
+
+def plan_from_sensitivity(scan: Sequence[Mapping], tolerance: float, scores: dict[str, Tensor], *,
+                          groups: Sequence[Sequence[str]] = (), metric: str = "recalibrated_accuracy",
+                          baseline: float | None = None, monotone: bool = True) -> Plan:
+    """Li et al.'s allocation: each layer pruned at the largest ratio it tolerates alone.
+
+    ``sensitivity_ratios`` reads the ratios off the scan; ``plan_from_ratios`` removes each layer's
+    lowest-scoring filters at its ratio (coupled groups together; layers not in the scan stay whole).
+    The layers are scanned one at a time, so their drops need not add up when all are pruned at once:
+    the plan's accuracy must be measured, not read off the scan.
+
+    Args:
+        scan: Records of ``experiments.sensitivity_scan`` (see ``sensitivity_ratios``).
+        tolerance: Largest accepted drop per layer, as a fraction (0.02 = two points).
+        scores: {layer: (n,)}, higher = keep (the criterion the scan pruned with).
+        groups: Coupled layer names, as in the scan.
+        metric, baseline, monotone: As ``sensitivity_ratios``.
+
+    Returns:
+        A plan (see the module docstring).
+
+    Example:
+        >>> scan = [{"layer": "a", "ratio": 0.5, "recalibrated_accuracy": 0.89, "baseline_accuracy": 0.9}]
+        >>> plan_from_sensitivity(scan, 0.02, {"a": torch.tensor([3.0, 1.0, 2.0, 0.5])})
+        {'removed': {'a': [1, 3]}, 'coupled': []}
+    """
+    ratios = sensitivity_ratios(scan, tolerance, metric=metric, baseline=baseline, monotone=monotone)
+    return plan_from_ratios(scores, ratios, groups=groups)

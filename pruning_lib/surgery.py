@@ -397,3 +397,52 @@ def load_pruned(path: str | Path) -> nn.Module:
     pruned = apply_plan(fresh, blob["plan"], torch.zeros(blob["example_shape"]))
     pruned.load_state_dict(blob["state_dict"])
     return pruned.eval()
+
+
+def rescale_filter(model: nn.Module, conv: str, index: int, alpha: float, *,
+                   bn: str | None = None) -> nn.Module:
+    """A NEW model that computes the same function, with filter ``index`` of ``conv`` scaled by ``alpha``.
+
+    The BatchNorm after the conv undoes the scale: channel ``index`` of the conv output becomes α·z, so
+    its running mean becomes α·μ and its running variance α²(σ² + ε) − ε, and
+    γ(αz − αμ)/√(α²(σ² + ε)) = γ(z − μ)/√(σ² + ε): the eval-mode output is unchanged (up to rounding),
+    while every norm of filter ``index`` is multiplied by α. This is why a norm criterion's ranking means
+    little when a BatchNorm follows the conv (the scale of a filter is not part of the function).
+
+    Args:
+        model: Not modified.
+        conv: Name of a conv followed by a BatchNorm, e.g. "features.conv3.conv".
+        index: The filter to rescale, 0 ≤ index < n.
+        alpha: The factor, > 0.
+        bn: Name of that BatchNorm; None: the conv's sibling "bn" (the zoo's ``ConvBNReLU``).
+
+    Returns:
+        The rescaled copy (the same train/eval modes).
+
+    Raises:
+        ValueError: alpha ≤ 0, an index out of range, or a BatchNorm whose width differs from the
+            conv's. KeyError: no such conv or BatchNorm.
+    """
+    if not alpha > 0:
+        raise ValueError(f"alpha must be > 0 (a negative factor would flip the ReLU's side), got {alpha}")
+    modules = dict(model.named_modules())
+    bn = bn if bn is not None else (conv.rsplit(".", 1)[0] + ".bn" if "." in conv else "bn")
+    for name, kind in ((conv, nn.Conv2d), (bn, nn.BatchNorm2d)):
+        if not isinstance(modules.get(name), kind):
+            raise KeyError(f"{name!r} is not a {kind.__name__} of the model")
+    n = modules[conv].out_channels
+    if modules[bn].num_features != n or modules[bn].running_var is None:
+        raise ValueError(f"{bn} ({modules[bn].num_features} channels) must normalise the {n} outputs of "
+                         f"{conv} with running statistics")
+    if not 0 <= index < n:
+        raise ValueError(f"filter index must be in [0, {n}), got {index}")
+    new = copy.deepcopy(model)
+    fresh = dict(new.named_modules())
+    layer, norm = fresh[conv], fresh[bn]
+    with torch.no_grad():
+        layer.weight[index] *= alpha
+        if layer.bias is not None:
+            layer.bias[index] *= alpha
+        norm.running_mean[index] *= alpha
+        norm.running_var[index] = alpha ** 2 * (norm.running_var[index] + norm.eps) - norm.eps
+    return new

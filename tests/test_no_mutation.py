@@ -172,6 +172,8 @@ CALLS: dict[str, Call | str] = {
     **dict.fromkeys(["selection.kept_counts", "selection.lowest", "selection.merge_groups",
                      "selection.plan_global", "selection.plan_keep_counts", "selection.plan_uniform",
                      "selection.restrict_plan", "selection.unit_scores"], "no-model"),
+    **dict.fromkeys(["selection.plan_from_ratios", "selection.plan_from_sensitivity",
+                     "selection.sensitivity_ratios"], "no-model"),
     **dict.fromkeys(["stats.compare_to", "stats.conclusion", "stats.hits_by_seed", "stats.interval",
                      "stats.paired_bootstrap", "stats.summarise", "stats.verdict"], "no-model"),
     # models
@@ -199,6 +201,7 @@ CALLS: dict[str, Call | str] = {
     "surgery.refused_convs": lambda i: surgery.refused_convs(i.net, i.x),
     "surgery.save_pruned": lambda i: surgery.save_pruned(i.rpruned, i.rplan, i.folder / "p.pt", i.x),
     "surgery.load_pruned": "no-model", "surgery.normalise_plan": "no-model",
+    "surgery.rescale_filter": lambda i: surgery.rescale_filter(i.net, "c1.conv", 1, 3.0),
     "tp_adapter.dependency_graph": _graph,
     "tp_adapter.group_members": lambda i: tp_adapter.group_members(_graph(i), i.net, "c1.conv"),
     "tp_adapter.group_problem": lambda i: tp_adapter.group_problem(_graph(i), i.net, "c1.conv"),
@@ -248,6 +251,8 @@ CALLS: dict[str, Call | str] = {
     "experiments.ratio_sweep": lambda i: experiments.ratio_sweep(i.net, {"l1": i.scores}, [0.5], i.setup),
     "experiments.reinitialise": lambda i: experiments.reinitialise(i.pruned, 3),
     "experiments.scratch_baseline": lambda i: experiments.scratch_baseline(i.pruned, i.setup),
+    "experiments.sensitivity_scan": lambda i: experiments.sensitivity_scan(i.net, i.scores, [0.5], i.setup,
+                                                                           layers=["c2.conv"]),
     "experiments.truncate_and_measure": lambda i: experiments.truncate_and_measure(
         i.resnet, "layer2.0", fit_loader=i.loader, loader=i.loader, example_input=i.x,
         recalibrate_loader=i.loader, recalibrate_images=4),

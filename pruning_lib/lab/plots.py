@@ -426,3 +426,45 @@ def plot_paired_differences(comparisons: Sequence[dict], *, col: str = "budget",
     axes[0][0].invert_yaxis()
     fig.tight_layout()
     return fig
+
+
+SENSITIVITY_STAGES = {"accuracy": "as pruned", "recalibrated_accuracy": "BatchNorm recalibrated"}
+
+
+def plot_sensitivity(scan: Sequence[dict], *, stages: Sequence[str] = ("accuracy", "recalibrated_accuracy"),
+                     tolerance: float | None = None) -> Figure:
+    """A sensitivity scan (``experiments.sensitivity_scan``): accuracy against ratio, one line per layer.
+
+    One axes per stage (as pruned, recalibrated), one line per scanned layer (or coupled group, named
+    by its first member), darker for deeper layers; the grey dashed line is the unpruned accuracy and,
+    with ``tolerance``, the dotted one is that accuracy minus the tolerance (what
+    ``selection.plan_from_sensitivity`` accepts).
+
+    Args:
+        scan: Records with "layer", "ratio", "baseline_accuracy" and the ``stages`` keys (fractions;
+            drawn in %).
+        stages: Accuracy keys to draw, one axes each.
+        tolerance: Accepted drop as a fraction (0.02 = two points); None: no tolerance line.
+
+    Returns:
+        The Figure.
+    """
+    frame = pd.DataFrame(list(scan))
+    layers = list(dict.fromkeys(frame.layer))
+    colours = dict(zip(layers, sns.color_palette("viridis", len(layers)), strict=True))
+    fig, axes = plt.subplots(1, len(stages), figsize=(5.2 * len(stages), 3.8), sharey=True, squeeze=False)
+    baseline = 100 * float(frame.baseline_accuracy.iloc[0])
+    for ax, stage in zip(axes[0], stages, strict=True):
+        for layer in layers:
+            rows = frame[frame.layer == layer].sort_values("ratio")
+            short = layer.removesuffix(".conv").split(".")[-1] if "." in layer else layer
+            ax.plot(rows.ratio, 100 * rows[stage], marker="o", color=colours[layer], label=short)
+        ax.axhline(baseline, color="grey", linestyle="--", linewidth=1, label="unpruned")
+        if tolerance is not None:
+            ax.axhline(baseline - 100 * tolerance, color="grey", linestyle=":", linewidth=1,
+                       label=f"unpruned − {100 * tolerance:g} points")
+        ax.set(xlabel="ratio ρ removed from this layer only", title=SENSITIVITY_STAGES.get(stage, stage))
+    axes[0][0].set_ylabel("accuracy (%)")
+    axes[0][-1].legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    return fig
