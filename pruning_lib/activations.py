@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Iterator
 import torch
 from torch import Tensor, nn
 
+from pruning_lib import repro
 from pruning_lib.models import ConvBNReLU
 from pruning_lib.scoped import eval_mode, hooks
 
@@ -98,7 +99,7 @@ def _accumulating_hook(sums: dict[str, Tensor], counts: dict[str, int], name: st
 
 def _run(model: nn.Module, loader: Iterable, n_images: int) -> int:
     """Forward the first ``n_images`` images of ``loader``; return how many were seen."""
-    device = next(model.parameters()).device
+    device = repro.model_device(model)
     seen = 0
     for x in iter_images(loader, n_images):
         model(x.to(device))
@@ -121,7 +122,8 @@ def record_activations(model: nn.Module, loader: Iterable, layers: list[str], *,
         statistic: Maps a site's output (B, C, H, W) to (B, C); default: the spatial mean.
 
     Returns:
-        ``{layer: (C,) float32}`` in the order of ``layers``.
+        ``{layer: (C,) float32}`` on the CPU, in the order of ``layers`` (the model runs on its
+        parameters' device; batches are moved there).
 
     Raises:
         ValueError: ``n_images < 1``, an empty loader, or a site that did not run exactly once per image
@@ -138,7 +140,7 @@ def record_activations(model: nn.Module, loader: Iterable, layers: list[str], *,
     with eval_mode(model), hooks(forward=recorders):
         seen = _run(model, loader, n_images)
     _check_counts(counts, seen, sites)
-    return {name: (sums[name] / seen).float() for name in layers}
+    return {name: (sums[name] / seen).float().cpu() for name in layers}
 
 
 def _check_counts(counts: dict[str, int], seen: int, sites: dict[str, str]) -> None:

@@ -25,6 +25,7 @@ from collections.abc import Iterable, Sequence
 import torch
 from torch import Tensor, nn
 
+from pruning_lib import repro
 from pruning_lib.activations import iter_batches
 from pruning_lib.criteria.pls import check_n_images, one_hot
 from pruning_lib.models import check_resnet, residual_blocks
@@ -101,10 +102,11 @@ def fit_head(model: nn.Module, loader: Iterable[tuple[Tensor, Tensor]], *, n_ima
     check_n_images(n_images)
     new = copy.deepcopy(model)                       # keeps every submodule's train/eval flag
     feats, labels = [], []
-    with eval_mode(new), hooks(pre=[(new.fc, lambda _m, inp: feats.append(inp[0].double()))]):
+    device = repro.model_device(new)
+    with eval_mode(new), hooks(pre=[(new.fc, lambda _m, inp: feats.append(inp[0].double().cpu()))]):
         for x, y in iter_batches(loader, n_images):
-            new(x)
-            labels.append(y)
+            new(x.to(device))
+            labels.append(y.cpu())
     if not feats:
         raise ValueError("fit_head(): the loader yielded no images")
     F = torch.cat(feats)                                                   # (N, C)
@@ -117,7 +119,7 @@ def fit_head(model: nn.Module, loader: Iterable[tuple[Tensor, Tensor]], *, n_ima
     except torch.linalg.LinAlgError as err:
         raise ValueError(f"the head's inputs are linearly dependent (e.g. a channel that is always 0) "
                          f"and ridge={ridge} does not regularise them; use ridge > 0") from err
-    new.fc.weight.copy_(coef[:-1].T.float())
+    new.fc.weight.copy_(coef[:-1].T.float())                               # the fit ran on the CPU
     new.fc.bias.copy_(coef[-1].float())
     return new
 

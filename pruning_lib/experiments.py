@@ -29,7 +29,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, TensorDataset
 from tqdm.auto import tqdm
 
-from pruning_lib import criteria, data, depth, metrics, scoped, selection, surgery, train
+from pruning_lib import criteria, data, depth, metrics, repro, scoped, selection, surgery, train
 
 Scores = dict[str, Tensor]
 ScoresOrFactory = Scores | Callable[[int], Scores]
@@ -94,21 +94,24 @@ def evaluate_images(model: nn.Module, loader: Iterable[tuple[Tensor, Tensor]]) -
     """``train.evaluate`` plus each test image's correctness, in one pass (model in eval mode).
 
     Returns:
-        {"loss", "accuracy", "correct", "n", "hits"}: "hits" is a bool tensor (n,), True where the
-        prediction is right, in loader order (what ``stats.paired_bootstrap`` pairs).
+        {"loss", "accuracy", "correct", "n", "hits"}: "hits" is a bool tensor (n,) on the CPU, True
+        where the prediction is right, in loader order (what ``stats.paired_bootstrap`` pairs). The
+        model runs on its parameters' device; batches are moved there.
 
     Raises:
         ValueError: an empty loader.
     """
     losses, hits = [], []
-    with scoped.eval_mode(model):
+    device = repro.model_device(model)
+    with scoped.eval_mode(model), torch.no_grad():
         for x, y in loader:
+            x, y = x.to(device), y.to(device)
             logits = model(x)                                                      # (B, K)
             losses.append(nn.functional.cross_entropy(logits, y, reduction="none"))  # (B,)
             hits.append(logits.argmax(1) == y)
     if not hits:
         raise ValueError("evaluate_images() got an empty loader")
-    hit = torch.cat(hits)
+    hit = torch.cat(hits).cpu()
     n, correct = len(hit), int(hit.sum())
     return {"loss": float(torch.cat(losses).sum()) / n, "accuracy": correct / n, "correct": correct,
             "n": n, "hits": hit}

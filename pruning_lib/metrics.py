@@ -1,15 +1,18 @@
-"""What pruning buys and costs: parameters, MACs, measured CPU latency, and a side-by-side report.
+"""What pruning buys and costs: parameters, MACs, measured latency, and a side-by-side report.
 
 * ``count_macs`` uses ``torch.utils.flop_counter.FlopCounterMode`` and divides FLOPs by 2. It
   counts convolutions and matrix products only: BatchNorm, activations and pooling are left out.
-* ``measure_latency`` is wall-clock time on the CPU: warm-up runs, then the median of repeats,
-  reported with batch size and thread count (a latency without its scope means little).
+* ``measure_latency`` times a forward pass on the model's device (CUDA events on a GPU, the wall
+  clock on the CPU): warm-up runs, then the median of repeats, reported with device, dtype, batch
+  size and thread count (a latency without its scope means little). ``dtype=torch.bfloat16``
+  times a cast copy.
 
 Introduced in: notebooks/00_tour.ipynb (§Masks vs physical removal).
 """
 
 from __future__ import annotations
 
+import copy
 import platform
 import statistics
 import time
@@ -20,6 +23,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from pruning_lib import repro
 from pruning_lib.scoped import eval_mode, hooks
 
 
@@ -54,7 +58,7 @@ def count_macs(model: nn.Module, example_input: Tensor, *, exclude: Sequence[str
     if missing:
         raise KeyError(f"exclude names no submodule of {type(model).__name__}: {missing}")
     with eval_mode(model), FlopCounterMode(display=False) as counter:
-        model(example_input)
+        model(example_input.to(repro.model_device(model)))
     # the union: a name inside another excluded module (or repeated) is already left out
     outermost = {name for name in exclude
                  if not any(name.startswith(other + ".") for other in exclude if other != name)}
@@ -94,7 +98,7 @@ def conv_macs(model: nn.Module, example_input: Tensor) -> dict[str, int]:
 
     recorders = [(m, hook(n)) for n, m in model.named_modules() if isinstance(m, nn.Conv2d)]
     with eval_mode(model), hooks(forward=recorders):
-        model(example_input)
+        model(example_input.to(repro.model_device(model)))
     return macs
 
 
@@ -148,15 +152,18 @@ def mac_reductions(model: nn.Module, pruned: nn.Module, plan: dict, example_inpu
 
 @dataclass(frozen=True)
 class Latency:
-    """A CPU latency measurement with its scope.
+    """A latency measurement with its scope (device, dtype, batch, threads).
 
     Attributes:
-        median_ms: Median wall-clock time of one forward pass, milliseconds.
+        median_ms: Median time of one forward pass, milliseconds.
         q1_ms: First quartile, milliseconds.
         q3_ms: Third quartile, milliseconds.
         batch: Batch size of the input.
-        threads: ``torch.get_num_threads()`` during the measurement.
+        threads: ``torch.get_num_threads()`` during the measurement (CPU intra-op threads; on a
+            GPU they only feed the kernel launches).
         repeats: Number of timed runs (after the warm-up).
+        device: Where the model ran, e.g. "cpu", "cuda:0", "mps".
+        dtype: The parameters' and input's floating dtype, e.g. "float32", "bfloat16".
     """
 
     median_ms: float
@@ -165,76 +172,143 @@ class Latency:
     batch: int
     threads: int
     repeats: int
+    device: str = "cpu"
+    dtype: str = "float32"
 
     @property
     def scope(self) -> str:
         """One line that says how the number was measured."""
-        return (f"CPU {platform.machine()}, {self.threads} thread(s), batch {self.batch}, "
-                f"median of {self.repeats} after warm-up, torch.inference_mode")
+        if self.device.startswith("cuda"):
+            where, clock = f"{self.device} ({_cuda_name(self.device)})", "CUDA events"
+        elif self.device.startswith("mps"):
+            where, clock = "mps (Apple GPU)", "wall clock with torch.mps.synchronize"
+        else:
+            where, clock = f"CPU {platform.machine()}", "wall clock"
+        return (f"{where}, {self.dtype}, batch {self.batch}, {self.threads} thread(s), "
+                f"median of {self.repeats} after warm-up ({clock}), torch.inference_mode")
 
     def __str__(self) -> str:
         return f"{self.median_ms:.2f} ms (IQR {self.q1_ms:.2f}–{self.q3_ms:.2f}; {self.scope})"
 
 
+def _cuda_name(device: str) -> str:
+    """The GPU's name for a scope line (or "CUDA" when torch cannot say)."""
+    try:
+        return torch.cuda.get_device_name(torch.device(device))
+    except (RuntimeError, AssertionError, ValueError):
+        return "CUDA"
+
+
 def measure_latency(model: nn.Module, example_input: Tensor, *, repeats: int = 20,
-                    warmup: int = 3, threads: int | None = None) -> Latency:
-    """Time ``model(example_input)`` on the CPU: ``warmup`` untimed runs, then ``repeats`` timed.
+                    warmup: int = 3, threads: int | None = None,
+                    dtype: torch.dtype | None = None) -> Latency:
+    """Time ``model(example_input)`` on the model's device: ``warmup`` untimed runs, then ``repeats``.
 
     Args:
-        model: Evaluated in eval mode under ``torch.inference_mode``; its mode is restored.
-        example_input: (B, C, H, W); B is reported as the batch size.
+        model: Evaluated in eval mode under ``torch.inference_mode`` on its parameters' device; its
+            mode is restored (and it is never cast: see ``dtype``).
+        example_input: (B, C, H, W); moved to the model's device; B is reported as the batch size.
         repeats: Timed runs (the median is reported).
-        warmup: Untimed runs first (allocations, caches).
+        warmup: Untimed runs first (allocations, caches, cuDNN autotuning).
         threads: Set torch's thread count for the measurement, then restore it.
+        dtype: Time a copy of the model cast to this floating dtype (e.g. ``torch.bfloat16``), on
+            an input cast the same way; None: the model's own dtype.
 
     Returns:
-        A ``Latency`` with median, quartiles and scope.
+        A ``Latency`` with median, quartiles and scope (device, dtype, batch, threads).
     """
     return compare_latency({"model": model}, example_input, repeats=repeats, warmup=warmup,
-                           threads=threads)["model"]
+                           threads=threads, dtype=dtype)["model"]
+
+
+def _timed_call(model: nn.Module, x: Tensor, where: torch.device) -> float:
+    """Milliseconds of one ``model(x)`` on ``where``: CUDA events on CUDA, else the wall clock
+    (after ``torch.mps.synchronize`` on MPS), so queued GPU work is counted, not just its launch."""
+    if where.type == "cuda":
+        begin, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        begin.record()
+        model(x)
+        end.record()
+        torch.cuda.synchronize(where)
+        return float(begin.elapsed_time(end))
+    repro.synchronize(where)
+    start = time.perf_counter()
+    model(x)
+    repro.synchronize(where)
+    return (time.perf_counter() - start) * 1e3
+
+
+def _prepared(models_by_name: dict[str, nn.Module], example_input: Tensor,
+              dtype: torch.dtype | None) -> dict[str, tuple[nn.Module, Tensor]]:
+    """{name: (model or a cast copy, the input on its device in its dtype)}; inputs untouched."""
+    if dtype is not None and not dtype.is_floating_point:
+        raise ValueError(f"dtype must be a floating dtype (e.g. torch.bfloat16), got {dtype}")
+    out = {}
+    for name, model in models_by_name.items():
+        params = next(iter(model.parameters()), None)
+        own = params.dtype if params is not None else example_input.dtype
+        runner = copy.deepcopy(model).to(dtype) if dtype is not None and dtype != own else model
+        x = example_input.to(repro.model_device(runner))
+        if x.is_floating_point():
+            x = x.to(dtype or own)
+        out[name] = (runner, x)
+    return out
 
 
 def compare_latency(models_by_name: dict[str, nn.Module], example_input: Tensor, *,
-                    repeats: int = 20, warmup: int = 3,
-                    threads: int | None = None) -> dict[str, Latency]:
+                    repeats: int = 20, warmup: int = 3, threads: int | None = None,
+                    dtype: torch.dtype | None = None) -> dict[str, Latency]:
     """Time several models fairly: runs are interleaved (A, B, C, A, B, C, ...).
 
     On a shared machine the load changes over time; interleaving spreads that noise over all
-    models instead of penalising whichever happened to run during a busy spell.
+    models instead of penalising whichever happened to run during a busy spell. Each model runs
+    on its own parameters' device (CUDA: timed with CUDA events and synchronisation; MPS:
+    ``torch.mps.synchronize`` around the wall clock).
 
     Args:
         models_by_name: {name: model}; each runs in eval mode, its mode restored afterwards.
-        example_input: (B, C, H, W), the same for every model.
+        example_input: (B, C, H, W), the same for every model (moved to each model's device).
         repeats: Timed rounds.
         warmup: Untimed rounds first.
         threads: Set torch's thread count for the measurement, then restore it.
+        dtype: Time copies cast to this floating dtype (e.g. ``torch.bfloat16``); the models
+            themselves are never cast. None: each model's own dtype.
 
     Returns:
-        {name: Latency}.
+        {name: Latency}, each with its device, dtype, batch and threads.
     """
     if repeats < 1 or warmup < 0:
         raise ValueError(f"need repeats >= 1 and warmup >= 0, got {repeats}, {warmup}")
+    runs = _prepared(models_by_name, example_input, dtype)
     old_threads = torch.get_num_threads()
     if threads is not None:
         torch.set_num_threads(threads)
-    times: dict[str, list[float]] = {name: [] for name in models_by_name}
+    times: dict[str, list[float]] = {name: [] for name in runs}
     try:
-        with eval_mode(*models_by_name.values()), torch.inference_mode():
+        with eval_mode(*(m for m, _ in runs.values())), torch.inference_mode():
             for i in range(warmup + repeats):
-                for name, model in models_by_name.items():
-                    start = time.perf_counter()
-                    model(example_input)
+                for name, (model, x) in runs.items():
+                    ms = _timed_call(model, x, x.device)
                     if i >= warmup:
-                        times[name].append((time.perf_counter() - start) * 1e3)
+                        times[name].append(ms)
         used = torch.get_num_threads()
     finally:
         torch.set_num_threads(old_threads)
-    return {name: _latency(t, int(example_input.shape[0]), used) for name, t in times.items()}
+    batch = int(example_input.shape[0])
+    return {name: _latency(t, batch, used, runs[name][1].device, _dtype_of(runs[name][0]))
+            for name, t in times.items()}
 
 
-def _latency(times: list[float], batch: int, threads: int) -> Latency:
+def _dtype_of(model: nn.Module) -> str:
+    """The name of the floating dtype of ``model``'s first parameter ("float32" when it has none)."""
+    params = next(iter(model.parameters()), None)
+    return str(params.dtype).removeprefix("torch.") if params is not None else "float32"
+
+
+def _latency(times: list[float], batch: int, threads: int, device: torch.device | str = "cpu",
+             dtype: str = "float32") -> Latency:
     q = statistics.quantiles(times, n=4) if len(times) > 1 else [times[0]] * 3
-    return Latency(statistics.median(times), q[0], q[2], batch, threads, len(times))
+    return Latency(statistics.median(times), q[0], q[2], batch, threads, len(times), str(device), dtype)
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ Introduced in: notebooks/00_tour.ipynb (§The model zoo).
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
@@ -201,6 +202,104 @@ def build(name: str, **kwargs: object) -> nn.Module:
         raise ValueError(f"unknown architecture {name!r}; known: {', '.join(_BUILDERS)}")
     model = _BUILDERS[name](**kwargs)
     model.arch_spec = {"name": name, "kwargs": dict(kwargs)}
+    return model
+
+
+# Bring your own model: constructors that ``build_from`` (and so ``surgery.load_pruned``) may call,
+# named by import path. Only these prefixes, or a name given to ``register``; never pickled code.
+CONSTRUCTOR_PREFIXES = ("pruning_lib.", "torchvision.models.")
+_PLAIN = (str, int, float, bool, type(None))
+
+
+def _check_plain(value: object, where: str) -> None:
+    """Raise TypeError unless ``value`` is JSON-like data (what ``weights_only=True`` reads back)."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise TypeError(f"{where}: keys must be strings, got {key!r}")
+            _check_plain(item, f"{where}[{key!r}]")
+    elif isinstance(value, list | tuple):
+        for i, item in enumerate(value):
+            _check_plain(item, f"{where}[{i}]")
+    elif not isinstance(value, _PLAIN):
+        raise TypeError(f"{where} is a {type(value).__name__}; constructor arguments must be plain "
+                        "data (str, int, float, bool, None, lists, dicts) so that the file stores no code")
+
+
+def resolve_constructor(path: str) -> Callable[..., nn.Module]:
+    """The callable a constructor path names, if the allow-list permits it.
+
+    Allowed: a name given to ``register`` (e.g. "resnet20"), or an import path under
+    ``CONSTRUCTOR_PREFIXES`` ("torchvision.models.resnet18", "pruning_lib.models.ResNetCifar")
+    whose object is also defined there (a function a torchvision module imported from ``torch``
+    is refused); under ``pruning_lib`` only ``nn.Module`` classes.
+
+    Raises:
+        ValueError: the path is outside the allow-list, cannot be imported, or is not callable.
+    """
+    if not isinstance(path, str):
+        raise ValueError(f"a constructor path is a string such as 'torchvision.models.resnet18', "
+                         f"got {path!r}")
+    if path in _BUILDERS:
+        return _BUILDERS[path]
+    allowed = (f"the allow-list: names given to models.register ({', '.join(_BUILDERS)}) or import "
+               f"paths under {', '.join(p + '*' for p in CONSTRUCTOR_PREFIXES)}")
+    if not path.startswith(CONSTRUCTOR_PREFIXES) or not all(part.isidentifier() for part in path.split(".")):
+        raise ValueError(f"refusing constructor {path!r}: it is outside {allowed}")
+    module_name, _, attr = path.rpartition(".")
+    try:
+        obj = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as err:
+        raise ValueError(f"constructor {path!r} does not exist ({err})") from err
+    home = getattr(obj, "__module__", "") or ""
+    module_class = isinstance(obj, type) and issubclass(obj, nn.Module)
+    if (not callable(obj) or not (home + ".").startswith(CONSTRUCTOR_PREFIXES)
+            or (home.startswith("pruning_lib") and not module_class)):
+        raise ValueError(f"refusing constructor {path!r}: it resolves to {home or '?'}."
+                         f"{getattr(obj, '__qualname__', obj)!s}, outside {allowed}")
+    return obj
+
+
+def check_constructor_kwargs(kwargs: dict) -> dict:
+    """A copy of ``kwargs`` after checking they are plain data and ask for no downloaded weights.
+
+    Raises:
+        TypeError: a value that is not plain data (a weights enum, a module, a function).
+        ValueError: ``weights``/``pretrained`` other than None/False (loading would download;
+            the saved ``state_dict`` carries the weights anyway).
+    """
+    _check_plain(kwargs, "constructor kwargs")
+    for key in ("weights", "weights_backbone", "pretrained"):
+        if kwargs.get(key) not in (None, False):
+            raise ValueError(f"constructor kwargs {key}={kwargs[key]!r}: rebuilding would download weights; "
+                             f"pass {key}=None (the saved state_dict holds the weights)")
+    return dict(kwargs)
+
+
+def build_from(constructor: str, **kwargs: object) -> nn.Module:
+    """Build a model from an allow-listed constructor path and plain keyword arguments.
+
+    The path and kwargs are stored in ``model.arch_spec`` ({"constructor", "kwargs"}), so a
+    pruned copy can be saved with ``surgery.save_pruned`` and rebuilt by ``surgery.load_pruned``.
+
+    Args:
+        constructor: e.g. "torchvision.models.resnet18" (see ``resolve_constructor``).
+        **kwargs: Plain data, e.g. ``num_classes=10, weights=None``.
+
+    Raises:
+        ValueError, TypeError: see ``resolve_constructor`` and ``check_constructor_kwargs``;
+            TypeError also when the constructor does not return an ``nn.Module``.
+
+    Example:
+        >>> build_from("torchvision.models.resnet18", num_classes=10).arch_spec["constructor"]
+        'torchvision.models.resnet18'
+    """
+    fn = resolve_constructor(constructor)
+    kwargs = check_constructor_kwargs(kwargs)
+    model = fn(**kwargs)
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"{constructor}(**{kwargs}) returned a {type(model).__name__}, not an nn.Module")
+    model.arch_spec = {"constructor": constructor, "kwargs": kwargs}
     return model
 
 

@@ -83,3 +83,76 @@ def cache_dir() -> Path:
     path = env_path("PRUNING_CACHE_DIR") or (DATA_DIR / "cache")
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+DEVICES = ("cpu", "cuda", "mps")
+
+
+def _available(kind: str) -> bool:
+    """Whether torch can use a device of this kind here (``cpu`` always)."""
+    if kind == "cuda":
+        return torch.cuda.is_available()
+    if kind == "mps":
+        return bool(getattr(torch.backends, "mps", None)) and torch.backends.mps.is_available()
+    return kind == "cpu"
+
+
+def device() -> torch.device:
+    """The device lessons and benchmarks run on: ``cuda``, else ``mps``, else ``cpu``.
+
+    ``PRUNING_DEVICE`` overrides the choice (``cpu``, ``cuda``, ``cuda:1``, ``mps``). The library
+    itself follows one rule: work happens on the device of the model's parameters, loaders'
+    batches are moved there, and results (scores, plans, records) come back on the CPU.
+
+    Returns:
+        A ``torch.device``.
+
+    Raises:
+        ValueError: ``PRUNING_DEVICE`` is not a device name torch knows, or names a device that
+            is not available on this machine.
+
+    Example:
+        >>> device().type in DEVICES
+        True
+    """
+    name = os.environ.get("PRUNING_DEVICE", "").strip().lower()
+    if not name:
+        return torch.device(next(k for k in ("cuda", "mps", "cpu") if _available(k)))
+    try:
+        chosen = torch.device(name)
+    except RuntimeError as err:
+        raise ValueError(f"PRUNING_DEVICE={name!r} is not a device name; use one of "
+                         f"{', '.join(DEVICES)} (e.g. cuda:0)") from err
+    if chosen.type not in DEVICES or not _available(chosen.type):
+        raise ValueError(f"PRUNING_DEVICE={name!r}: that device is not available here; available: "
+                         f"{', '.join(k for k in DEVICES if _available(k))}")
+    if chosen.type == "cuda" and chosen.index is not None and chosen.index >= torch.cuda.device_count():
+        raise ValueError(f"PRUNING_DEVICE={name!r}: this machine has {torch.cuda.device_count()} "
+                         "CUDA device(s)")
+    return chosen
+
+
+def model_device(model: torch.nn.Module) -> torch.device:
+    """The device of ``model``'s first parameter (or buffer); CPU for a model with neither."""
+    for tensor in (*model.parameters(), *model.buffers()):
+        return tensor.device
+    return torch.device("cpu")
+
+
+def synchronize(where: torch.device) -> None:
+    """Wait for the queued work on ``where`` (CUDA, MPS) to finish; nothing on the CPU."""
+    if where.type == "cuda":
+        torch.cuda.synchronize(where)
+    elif where.type == "mps":
+        torch.mps.synchronize()
+
+
+def rng_devices(where: torch.device) -> list[int]:
+    """CUDA device indices whose RNG ``torch.random.fork_rng(devices=...)`` must save for ``where``.
+
+    ``torch.manual_seed`` also reseeds every CUDA generator, so a function that seeds for a run on
+    a CUDA model forks that device's RNG too; on the CPU and MPS the list is empty.
+    """
+    if where.type != "cuda":
+        return []
+    return [where.index if where.index is not None else torch.cuda.current_device()]

@@ -13,6 +13,14 @@ lists the group under ``"coupled"``.
 Tie-breaking is deterministic: filters are sorted by score with a stable sort, so among equal
 scores the lower index is removed first.
 
+Hardware-aware widths: ``plan_uniform`` and ``plan_global`` take ``round_to=k`` (as Torch-Pruning's
+``round_to``): every unit keeps a multiple of k filters, at least k, chosen as the k·⌊kept/k⌋
+highest-scoring (so rounding removes a few more filters, unless fewer than k would stay). GPU
+kernels, and many CPU ones, work on channel tiles of 8, 16 or 32: a layer of 61 channels often
+costs what 64 do.
+
+Scores may live on any device; plans are plain Python data.
+
 Introduced in: notebooks/00_tour.ipynb (§The pipeline).
 """
 
@@ -100,6 +108,33 @@ def unit_scores(scores: dict[str, Tensor], unit: Sequence[str]) -> Tensor:
     return (stacked / scale).mean(dim=0)
 
 
+def check_round_to(round_to: object) -> int | None:
+    """``round_to`` as a positive int, or None (no rounding); ValueError otherwise."""
+    if round_to is None:
+        return None
+    if isinstance(round_to, bool) or not isinstance(round_to, numbers.Integral) or round_to < 1:
+        raise ValueError(f"round_to must be a positive integer (e.g. 8) or None, got {round_to!r}")
+    return int(round_to)
+
+
+def rounded_keep(n: int, keep: int, round_to: int | None) -> int:
+    """How many of ``n`` filters stay when ``keep`` are wanted and kept counts are multiples of ``round_to``.
+
+    Rounds down (Torch-Pruning's rule): round_to · max(1, ⌊keep / round_to⌋), never below
+    round_to. A unit with fewer than ``round_to`` filters cannot keep a multiple of it and
+    stays whole.
+
+    Example:
+        >>> rounded_keep(64, 37, 8), rounded_keep(64, 5, 8), rounded_keep(6, 3, 8), rounded_keep(64, 37, None)
+        (32, 8, 6, 37)
+    """
+    if round_to is None:
+        return keep
+    if n < round_to:
+        return n
+    return round_to * max(1, keep // round_to)
+
+
 def lowest(scores: Tensor, k: int) -> list[int]:
     """Sorted indices of the ``k`` lowest scores (stable: lower index first among ties)."""
     order = torch.sort(scores, stable=True).indices
@@ -114,10 +149,16 @@ def _plan(removed_by_unit: dict[tuple[str, ...], list[int]]) -> Plan:
 
 def plan_uniform(scores: dict[str, Tensor], ratio: float, *,
                  groups: Sequence[Sequence[str]] = (),
-                 sizes: Mapping[str, int] | None = None) -> Plan:
+                 sizes: Mapping[str, int] | None = None,
+                 round_to: int | None = None) -> Plan:
     """Remove the same fraction of filters from every layer (or coupled group).
 
     Each unit of n filters loses ``floor(ratio · n)`` filters, at most n − 1: one always stays.
+    With ``round_to=k`` the kept count is then rounded down to a multiple of k (``rounded_keep``).
+
+    Kept count: n − ⌊ratio·n⌋ = ⌈(1 − ratio)·n⌉, as the authors' DCASE script (Singh & Plumbley). A
+    deviation from their VGG scripts, which keep ``int((1 − p)·n)`` = ⌊(1 − ratio)·n⌋: one filter
+    fewer whenever ratio·n is not a whole number (n = 13 at ratio 0.5: 7 kept here, 6 there).
 
     Args:
         scores: {layer: scores (n,)}, higher = keep.
@@ -126,42 +167,57 @@ def plan_uniform(scores: dict[str, Tensor], ratio: float, *,
         groups: Coupled layer names (from ``surgery.coupled_groups``).
         sizes: {layer: filters}, e.g. ``models.conv_widths(model)``; when given, every score
             vector must have exactly that length.
+        round_to: Keep a multiple of this many filters in every unit (at least that many; a
+            unit with fewer filters stays whole); None: no rounding.
 
     Returns:
         A plan (see the module docstring).
 
     Raises:
         ValueError: ratio outside [0, 1) or not a real number; empty, non-1-D or non-finite
-            scores; scores whose length differs from ``sizes``. KeyError: a scored layer
-            missing from ``sizes``.
+            scores; scores whose length differs from ``sizes``; ``round_to`` not a positive
+            integer. KeyError: a scored layer missing from ``sizes``.
 
     Example:
         >>> plan_uniform({"c": torch.tensor([3.0, 1.0, 2.0, 0.5])}, 0.5)
         {'removed': {'c': [1, 3]}, 'coupled': []}
     """
     ratio = _check_ratio(ratio)
+    round_to = check_round_to(round_to)
     _check_scores(scores, sizes)
+    scores = _on_cpu(scores)
     removed = {}
     for unit in merge_groups(scores, groups):
         s = unit_scores(scores, unit)
-        removed[tuple(unit)] = lowest(s, min(math.floor(ratio * len(s)), len(s) - 1))
+        n = len(s)
+        keep = rounded_keep(n, n - min(math.floor(ratio * n), n - 1), round_to)
+        removed[tuple(unit)] = lowest(s, n - keep)
     return _plan(removed)
+
+
+def _on_cpu(scores: dict[str, Tensor]) -> dict[str, Tensor]:
+    """The scores as CPU tensors (plans are plain data, whatever device scored the filters)."""
+    return {name: s.detach().cpu() for name, s in scores.items()}
 
 
 def plan_global(scores: dict[str, Tensor], ratio: float, *,
                 groups: Sequence[Sequence[str]] = (),
-                sizes: Mapping[str, int] | None = None) -> Plan:
+                sizes: Mapping[str, int] | None = None,
+                round_to: int | None = None) -> Plan:
     """Rank all filters of all layers together and remove the lowest ``ratio`` of them.
 
     Scores are made comparable by dividing each layer's scores by their mean absolute value (as
     Torch-Pruning's "mean" normaliser does). One filter always stays in every layer, so a layer that
-    would empty out keeps its best filter and the next-ranked filters elsewhere go instead.
+    would empty out keeps its best filter and the next-ranked filters elsewhere go instead. With
+    ``round_to=k`` each unit's kept count is then rounded down to a multiple of k
+    (``rounded_keep``), so slightly more than ``ratio`` of the filters may go.
 
     Args:
         scores: {layer: scores (n,)}, higher = keep.
         ratio: Fraction of ALL scored filters to remove, in [0, 1) (any real number).
         groups: Coupled layer names (a group counts its filters once).
         sizes: {layer: filters}; when given, every score vector must have that length.
+        round_to: As ``plan_uniform``.
 
     Returns:
         A plan (see the module docstring).
@@ -170,7 +226,9 @@ def plan_global(scores: dict[str, Tensor], ratio: float, *,
         ValueError, KeyError: as ``plan_uniform``.
     """
     ratio = _check_ratio(ratio)
+    round_to = check_round_to(round_to)
     _check_scores(scores, sizes)
+    scores = _on_cpu(scores)
     units = merge_groups(scores, groups)
     per_unit = [unit_scores(scores, u) for u in units]
     flat = torch.cat(per_unit)                                             # (total,)
@@ -185,8 +243,12 @@ def plan_global(scores: dict[str, Tensor], ratio: float, *,
     offsets = torch.cumsum(unit_sizes, 0) - unit_sizes
     removed = {}
     for i, unit in enumerate(units):
+        n = len(per_unit[i])
         mine = chosen[unit_id[chosen] == i] - offsets[i]
-        removed[tuple(unit)] = sorted(mine.tolist())
+        if round_to is None:
+            removed[tuple(unit)] = sorted(mine.tolist())
+        else:
+            removed[tuple(unit)] = lowest(per_unit[i], n - rounded_keep(n, n - len(mine), round_to))
     return _plan(removed)
 
 

@@ -11,6 +11,9 @@ normalisation that mixes channels (GroupNorm, LayerNorm) follows. ``refused_conv
 convs with the reason; ``coupled_groups`` leaves them out. As a last guard, ``apply_plan`` runs the
 pruned and the masked model on a probe input and refuses to return a model that differs.
 
+Example inputs are moved to the device of the model's parameters (one device rule for the
+library); the pruned model stays on that device.
+
 Pruned models are saved as plan + ``state_dict`` and reloaded with ``weights_only=True``: no
 pickled modules.
 
@@ -27,7 +30,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from pruning_lib import models, tp_adapter
+from pruning_lib import models, repro, tp_adapter
 from pruning_lib.selection import Plan
 
 FORMAT = "pruning_lib.pruned/1"
@@ -71,7 +74,7 @@ def coupled_groups(model: nn.Module, example_input: Tensor) -> list[list[str]]:
     Raises:
         ValueError: Torch-Pruning cannot trace the model (e.g. a channel shuffle).
     """
-    return _analyse(copy.deepcopy(model).eval(), example_input)[0]
+    return _analyse(copy.deepcopy(model).eval(), _on_model(model, example_input))[0]
 
 
 def refused_convs(model: nn.Module, example_input: Tensor) -> dict[str, str]:
@@ -85,7 +88,7 @@ def refused_convs(model: nn.Module, example_input: Tensor) -> dict[str, str]:
         {conv name: reason}, e.g. the classifier conv of SqueezeNet ("its channels are the
         network's output …"), or every conv before a LayerNorm in ConvNeXt. Empty for the zoo.
     """
-    return _analyse(copy.deepcopy(model).eval(), example_input)[1]
+    return _analyse(copy.deepcopy(model).eval(), _on_model(model, example_input))[1]
 
 
 def describe_group(model: nn.Module, layer: str, example_input: Tensor) -> list[dict]:
@@ -98,7 +101,8 @@ def describe_group(model: nn.Module, layer: str, example_input: Tensor) -> list[
     work = copy.deepcopy(model).eval()
     if layer not in models.prunable_convs(work):
         raise KeyError(f"{layer!r} is not a prunable conv; available: {models.prunable_convs(work)}")
-    return tp_adapter.group_members(tp_adapter.dependency_graph(work, example_input), work, layer)
+    return tp_adapter.group_members(tp_adapter.dependency_graph(work, _on_model(work, example_input)),
+                                    work, layer)
 
 
 _PLAN_SHAPE = "a plan is {'removed': {conv name: [int, ...]}, 'coupled': [[conv name, ...], ...]}"
@@ -211,6 +215,11 @@ def _check_indices(modules: dict[str, nn.Module], units: list[tuple[str, list[in
             raise ValueError(f"{name}: the plan removes all {n} filters; at least one must stay")
 
 
+def _on_model(model: nn.Module, example_input: Tensor) -> Tensor:
+    """``example_input`` on the device of ``model``'s parameters (the tensor itself if already there)."""
+    return example_input.to(repro.model_device(model))
+
+
 def _prepare(model: nn.Module, plan: Plan, example_input: Tensor):  # noqa: ANN202
     """Validate, deep-copy and trace; returns (copy in ``model``'s mode, graph, roots)."""
     removed, coupled = normalise_plan(plan)
@@ -315,6 +324,7 @@ def apply_plan(model: nn.Module, plan: Plan, example_input: Tensor) -> nn.Module
             model that would differ from the masked one. Nothing is modified when an error is
             raised.
     """
+    example_input = _on_model(model, example_input)
     work, graph, units = _prepare(model, plan, example_input)
     masked = copy.deepcopy(work)
     for _, _, targets in units:
@@ -334,30 +344,48 @@ def mask_plan(model: nn.Module, plan: Plan, example_input: Tensor) -> nn.Module:
     Same arguments and errors as ``apply_plan``. In eval mode, ``mask_plan(m)(x)`` equals
     ``apply_plan(m)(x)``: zero channels contribute nothing downstream.
     """
-    work, _, units = _prepare(model, plan, example_input)
+    work, _, units = _prepare(model, plan, _on_model(model, example_input))
     for _, _, targets in units:
         tp_adapter.zero_rows(work, targets)
     return work
 
 
 def save_pruned(model: nn.Module, plan: Plan, path: str | Path,
-                example_input: Tensor | None = None) -> Path:
+                example_input: Tensor | None = None, *, constructor: str | None = None,
+                constructor_kwargs: dict | None = None) -> Path:
     """Save a pruned model as {architecture, plan, example input shape, state_dict} in one file.
 
     The file holds only tensors, strings, numbers, lists and dicts, so ``load_pruned`` reads it
-    with ``torch.load(..., weights_only=True)``.
+    with ``torch.load(..., weights_only=True)``. The architecture is a name (``models.build``) or
+    a constructor's import path with its keyword arguments (``models.build_from``), never code.
 
     Args:
-        model: The pruned model; it must come from ``models.build`` (it has ``arch_spec``).
+        model: The pruned model (on any device; the weights are saved as CPU tensors).
         plan: The plan that produced it from the unpruned architecture.
         path: Output file (``.pt``).
         example_input: The input used for ``apply_plan`` (only its shape is stored); default:
             the shape ``apply_plan`` recorded on the model.
+        constructor: How to rebuild the UNPRUNED architecture, e.g.
+            ``"torchvision.models.resnet18"`` (allow-list: ``models.resolve_constructor``); default:
+            the ``arch_spec`` of a model made by ``models.build``/``build_from``/``load_pretrained``.
+        constructor_kwargs: Its keyword arguments, plain data (e.g. ``{"num_classes": 10}``).
+
+    Raises:
+        ValueError: no way to rebuild the model (no ``arch_spec``, no ``constructor``), a
+            constructor outside the allow-list, kwargs asking for downloaded weights, or no
+            example shape. TypeError: kwargs that are not plain data.
     """
-    spec = getattr(model, "arch_spec", None)
+    if constructor is not None:
+        models.resolve_constructor(constructor)
+        spec = {"constructor": constructor,
+                "kwargs": models.check_constructor_kwargs(constructor_kwargs or {})}
+    else:
+        spec = getattr(model, "arch_spec", None)
     if spec is None:
-        raise ValueError("model has no arch_spec: build it with models.build(...) or "
-                         "models.load_pretrained(...) so that it can be rebuilt")
+        raise ValueError("model has no arch_spec: build it with models.build(...), "
+                         "models.build_from('torchvision.models.resnet18', ...) or "
+                         "models.load_pretrained(...), or pass constructor='torchvision.models.…' "
+                         "and constructor_kwargs={...}, so that it can be rebuilt")
     shape = list(example_input.shape) if example_input is not None else getattr(
         model, "pruning_example_shape", None)
     if shape is None:
@@ -366,21 +394,37 @@ def save_pruned(model: nn.Module, plan: Plan, path: str | Path,
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     removed, coupled = normalise_plan(plan)
+    state = {key: value.detach().cpu() for key, value in model.state_dict().items()}
     torch.save({"format": FORMAT, "arch": spec, "plan": {"removed": removed, "coupled": coupled},
-                "example_shape": shape, "state_dict": model.state_dict()}, path)
+                "example_shape": shape, "state_dict": state}, path)
     return path
+
+
+def _rebuild(arch: object, path: Path) -> nn.Module:
+    """The unpruned model an ``arch`` entry names, after the allow-list check."""
+    if isinstance(arch, dict) and isinstance(arch.get("kwargs", {}), dict):
+        if "constructor" in arch:
+            return models.build_from(arch["constructor"], **arch.get("kwargs", {}))
+        if "name" in arch:
+            return models.build(arch["name"], **arch.get("kwargs", {}))
+    raise ValueError(f"{path}: its architecture entry {arch!r} names no model")
 
 
 def load_pruned(path: str | Path) -> nn.Module:
     """Rebuild a model saved by ``save_pruned``: build, replay the plan, load the weights.
 
+    The architecture is rebuilt only from an allow-listed constructor (``models.resolve_constructor``:
+    names given to ``models.register``, ``pruning_lib.*`` modules, ``torchvision.models.*``); a
+    file naming anything else is refused before anything is called.
+
     Returns:
-        The pruned model in eval mode.
+        The pruned model in eval mode, on the CPU (``.to(repro.device())`` moves it).
 
     Raises:
         FileNotFoundError: no such file.
         ValueError: when the file is not a ``save_pruned`` file (another torch file, a pickled
-            module, which ``weights_only=True`` refuses to load, or not a torch file at all).
+            module, which ``weights_only=True`` refuses to load, or not a torch file at all), or
+            names a constructor outside the allow-list.
     """
     path = Path(path)
     if not path.is_file():
@@ -393,7 +437,7 @@ def load_pruned(path: str | Path) -> nn.Module:
     if (not isinstance(blob, dict) or blob.get("format") != FORMAT
             or not {"arch", "plan", "example_shape", "state_dict"} <= set(blob)):
         raise ValueError(not_ours)
-    fresh = models.build(blob["arch"]["name"], **blob["arch"]["kwargs"]).eval()
+    fresh = _rebuild(blob["arch"], path).eval()
     pruned = apply_plan(fresh, blob["plan"], torch.zeros(blob["example_shape"]))
     pruned.load_state_dict(blob["state_dict"])
     return pruned.eval()

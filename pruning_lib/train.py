@@ -1,4 +1,7 @@
-"""Training, fine-tuning and evaluation loops (CPU-first, seeded, with tqdm.auto progress bars).
+"""Training, fine-tuning and evaluation loops (seeded, with tqdm.auto progress bars).
+
+Every loop runs on the device of the model's parameters (``repro.model_device``): each batch is
+moved there, and records hold plain Python numbers.
 
 ``train`` returns a list of history records (plain dicts: epoch, split, loss, accuracy, lr,
 seconds) that pandas/seaborn and ``plots.LiveCurve`` read directly. It never plots: it calls the
@@ -81,8 +84,8 @@ def evaluate(model: nn.Module, loader: Iterable[tuple[Tensor, Tensor]], *,
     class arbitrarily, so the accuracy it would report is meaningless.
 
     Args:
-        model: Maps (B, C, H, W) to logits (B, K).
-        loader: Yields (x, y) batches.
+        model: Maps (B, C, H, W) to logits (B, K); runs on its parameters' device.
+        loader: Yields (x, y) batches (on any device; each is moved to the model's).
         progress: Show a tqdm bar.
 
     Returns:
@@ -93,9 +96,11 @@ def evaluate(model: nn.Module, loader: Iterable[tuple[Tensor, Tensor]], *,
         FloatingPointError: finite images, but the model returns NaN or infinite logits.
     """
     loss_sum, correct, n = 0.0, 0, 0
+    device = repro.model_device(model)
     with scoped.eval_mode(model):
         for step, (x, y) in enumerate(tqdm(loader, desc="evaluate", leave=False, disable=not progress)):
             check_finite_inputs(x, f"evaluate(): batch {step}")
+            x, y = x.to(device), y.to(device)
             logits = model(x)
             if not torch.isfinite(logits).all():
                 raise FloatingPointError(f"evaluate(): the model returned non-finite logits on batch "
@@ -116,19 +121,22 @@ def train_epoch(model: nn.Module, loader: DataLoader, optimizer: torch.optim.Opt
 
     Every ``config.log_every`` batches, ``on_log(fraction of the epoch done, running stats)``
     is called. A non-finite batch or loss stops training before the step that would spread it
-    into the weights.
+    into the weights. Batches are augmented on the CPU (seeded ``generator``), then moved to the
+    device of the model's parameters.
 
     Raises:
         ValueError: a batch with NaN or infinite image values.
         FloatingPointError: a non-finite loss from finite images (training diverged).
     """
     model.train()
+    device = repro.model_device(model)
     loss_sum, correct, n = 0.0, 0, 0
     bar = tqdm(loader, desc=desc, leave=False)
     for step, (x, y) in enumerate(bar, start=1):
         if config.augment:
-            x = data.random_shift_flip(x, generator)
+            x = data.random_shift_flip(x.cpu(), generator)
         check_finite_inputs(x, f"{desc}, batch {step}")
+        x, y = x.to(device), y.to(device)
         logits = model(x)
         loss = nn.functional.cross_entropy(logits, y, label_smoothing=config.label_smoothing)
         if not torch.isfinite(loss):
@@ -210,12 +218,13 @@ def fine_tune(model: nn.Module, train_loader: DataLoader, eval_loader: DataLoade
         ValueError, FloatingPointError: see ``train`` (an empty loader, non-finite images or loss).
     """
     tuned = copy.deepcopy(model)
+    rng_devices = repro.rng_devices(repro.model_device(tuned))
     shuffle_generator = getattr(train_loader, "generator", None)
     if not isinstance(shuffle_generator, torch.Generator):
         shuffle_generator = None
     saved = shuffle_generator.get_state() if shuffle_generator is not None else None
     try:
-        with torch.random.fork_rng(devices=[]):
+        with torch.random.fork_rng(devices=rng_devices):
             torch.manual_seed(config.seed)
             if shuffle_generator is not None:
                 shuffle_generator.manual_seed(config.seed)
@@ -331,12 +340,13 @@ def recalibrate_bn(model: nn.Module, loader: Iterable[tuple[Tensor, Tensor]], n_
                       "returning an unchanged copy", stacklevel=2)
         return new
     momenta = [m.momentum for m in norms]
-    device = next(new.parameters()).device
+    device = repro.model_device(new)
     shuffle_generator = getattr(loader, "generator", None)
     saved = shuffle_generator.get_state() if isinstance(shuffle_generator, torch.Generator) else None
     seen = 0
     try:
-        with scoped.eval_mode(new), torch.no_grad(), torch.random.fork_rng(devices=[]):
+        with (scoped.eval_mode(new), torch.no_grad(),
+              torch.random.fork_rng(devices=repro.rng_devices(device))):
             for norm in norms:
                 norm.reset_running_stats()
                 norm.momentum = None                        # cumulative average over batches

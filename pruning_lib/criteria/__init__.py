@@ -62,10 +62,12 @@ def score_model(model: nn.Module, criterion: PassiveCriterion,
         layers: Conv names to score; default ``models.prunable_convs(model)``.
 
     Returns:
-        ``{conv name: scores (n_filters,)}`` in forward order.
+        ``{conv name: scores (n_filters,)}`` in forward order, on the CPU (the criterion runs on
+        the weights' device, except where its docstring says it moves them to the CPU).
 
     Raises:
         KeyError: if a requested layer is not a prunable conv of the model.
     """
     modules = dict(model.named_modules())
-    return {name: criterion(modules[name].weight.detach()) for name in check_conv_names(model, layers)}
+    return {name: criterion(modules[name].weight.detach()).cpu()
+            for name in check_conv_names(model, layers)}

@@ -36,6 +36,7 @@ import torch.fx
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from pruning_lib import repro
 from pruning_lib.activations import iter_batches
 from pruning_lib.models import check_conv_names
 from pruning_lib.scoped import eval_mode, hooks
@@ -235,14 +236,14 @@ def masked_losses(model: nn.Module, layers: Sequence[str], masks: Tensor, x: Ten
     """Cross-entropy loss of ``model`` on (x, y) under each keep-mask, vectorised over masks.
 
     Args:
-        model: Evaluated in eval mode (restored afterwards); not modified.
+        model: Evaluated in eval mode (restored afterwards) on its parameters' device; not modified.
         layers: Conv names; their filters are the mask's N units, in this order.
-        masks: (K, N) 0/1 keep-masks.
-        x: (B, C, H, W) evaluation batch; y: (B,) labels.
+        masks: (K, N) 0/1 keep-masks (any device; moved to the model's).
+        x: (B, C, H, W) evaluation batch; y: (B,) labels (moved to the model's device).
         chunk: Masks per forward pass (the batch is tiled ``chunk`` times).
 
     Returns:
-        (K,) mean cross-entropy per mask, float64.
+        (K,) mean cross-entropy per mask, float64, on the CPU.
     """
     layers = check_conv_names(model, layers)
     slices = _layer_slices(model, layers)
@@ -251,6 +252,8 @@ def masked_losses(model: nn.Module, layers: Sequence[str], masks: Tensor, x: Ten
         raise ValueError(f"masks must be (K, {n_units}) for these layers, got {tuple(masks.shape)}")
     sites = switch_off_sites(model, layers)
     modules = dict(model.named_modules())
+    device = repro.model_device(model)
+    x, y, masks = x.to(device), y.to(device), masks.to(device)
     b = len(x)
     current: dict[str, Tensor] = {}
 
@@ -271,7 +274,7 @@ def masked_losses(model: nn.Module, layers: Sequence[str], masks: Tensor, x: Ten
             logits = model(x.repeat(c, *([1] * (x.ndim - 1))))             # (c·B, classes)
             loss = nn.functional.cross_entropy(logits, y.repeat(c), reduction="none")
             losses.append(loss.view(c, b).mean(1).double())
-    return torch.cat(losses)
+    return torch.cat(losses).cpu()
 
 
 def masked_losses_reference(model: nn.Module, layers: Sequence[str], masks: Tensor, x: Tensor,
@@ -297,7 +300,7 @@ def fit_importance(masks: Tensor, losses: Tensor, ridge: float = 1.0) -> Tensor:
     R = 1.0 - masks.double()
     Rc = R - R.mean(0, keepdim=True)
     Lc = losses.double() - losses.double().mean()
-    A = Rc.T @ Rc + ridge * torch.eye(R.shape[1], dtype=torch.float64)
+    A = Rc.T @ Rc + ridge * torch.eye(R.shape[1], dtype=torch.float64, device=R.device)
     return torch.linalg.solve(A, Rc.T @ Lc)
 
 
@@ -312,7 +315,8 @@ def ensemble_scores(model: nn.Module, batch: tuple[Tensor, Tensor], *, layers: S
         config: K, q, ridge, chunk, seed.
 
     Returns:
-        {conv name: β (n,) float32}, higher = keep (removing it raised the loss more).
+        {conv name: β (n,) float32} on the CPU, higher = keep (removing it raised the loss more).
+        The masked forward passes run on the model's device; the regression on the CPU.
     """
     layers = check_conv_names(model, layers)
     slices = _layer_slices(model, layers)

@@ -107,7 +107,8 @@ def spectral_norm(weight: Tensor) -> Tensor:
         weight: (n, c, kh, kw) conv weight (or (n, c) / (n, c, k)).
 
     Returns:
-        Scores, shape (n,).
+        Scores, shape (n,), on the CPU: the many small SVDs run on the CPU whatever the weight's
+        device (batched small SVDs are about 1,000× slower than ℓ1 on a GPU).
 
     Introduced in: notebooks/01_norms_and_operator_norm.ipynb (§The math).
 
@@ -116,7 +117,7 @@ def spectral_norm(weight: Tensor) -> Tensor:
         >>> spectral_norm(w).round(decimals=4)   # diag(3, 4) → 4; the all-ones 2×2 matrix → 2
         tensor([4., 2.])
     """
-    W = as_filter_slices(weight)                  # (n, c, d)
+    W = as_filter_slices(weight.cpu())            # (n, c, d), on the CPU (see Returns)
     return torch.linalg.matrix_norm(W, ord=2)     # (n,)
 
 

@@ -175,7 +175,8 @@ def operator_norm_svd(weight: Tensor, center: bool = True) -> Tensor:
         center: Centre each channel slice over filters (the authors' code does, Algorithm 1 does not).
 
     Returns:
-        Scores, shape (n,), float32, in [0, 1] with maximum 1; HIGHER = KEEP.
+        Scores, shape (n,), float32, in [0, 1] with maximum 1; HIGHER = KEEP. Computed on the CPU
+        whatever the weight's device (a batched SVD of c small matrices is slow on a GPU).
 
     Raises:
         TypeError, ValueError: as ``operator_norm``.
@@ -187,7 +188,7 @@ def operator_norm_svd(weight: Tensor, center: bool = True) -> Tensor:
         >>> operator_norm_svd(w)   # channel 0 centred: -2, 0, 2; channel 1 is constant → 0
         tensor([1., 0., 1.])
     """
-    A = _centred_slices(weight, center).transpose(0, 1)     # (c, n, d)
+    A = _centred_slices(weight.cpu(), center).transpose(0, 1)   # (c, n, d), on the CPU
     U, _, Vh = torch.linalg.svd(A, full_matrices=False)     # U (c, n, k), Vh (c, k, d), k = min(n, d)
     sign = torch.where(U[:, 0, 0] < 0, -1.0, 1.0)           # (c,): orientation by filter 0
     r = Vh[:, 0, :] * sign[:, None]                         # (c, d)

@@ -236,11 +236,13 @@ def similarity_keep(weight: Tensor, *, nystrom: NystromConfig | None = None,
         decimals: Rounding of D before the greedy step (see ``greedy_pair_keep``).
 
     Returns:
-        Kept filter indices, sorted, int64, shape (n_kept,).
+        Kept filter indices, sorted, int64, shape (n_kept,), on the CPU. Computed on the CPU
+        whatever the weight's device: the greedy loop is sequential (on a GPU each step would wait
+        for a device round trip).
 
     Introduced in: notebooks/02_similarity_and_nystrom.ipynb (§In code).
     """
-    R = filter_representatives(weight)                     # (n, kh*kw)
+    R = filter_representatives(weight.cpu())               # (n, kh*kw), on the CPU
     if nystrom is None:
         return greedy_pair_keep(cosine_distances(R), decimals=decimals)
     m = min(R.shape) if nystrom.m is None else nystrom.m      # default min(n, d)

@@ -39,6 +39,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from pruning_lib import repro
 from pruning_lib.criteria.ensembles import masked_losses
 from pruning_lib.scoped import eval_mode
 
@@ -174,6 +175,7 @@ def recover(pruned: nn.Module, original: nn.Module, loader: Iterable[tuple[Tenso
         ValueError: ``steps`` > 0 and the loader yields no batch.
     """
     student = copy.deepcopy(pruned).eval()
+    device = repro.model_device(student)
     optimiser = torch.optim.Adam(student.parameters(), lr=lr)
     batches = itertools.cycle(loader)
     with eval_mode(original):
@@ -181,6 +183,7 @@ def recover(pruned: nn.Module, original: nn.Module, loader: Iterable[tuple[Tenso
             x, _y = next(batches, (None, None))
             if x is None:
                 raise ValueError("recover(): the loader yielded no batch")
+            x = x.to(device)                       # both models on the device of ``pruned``
             with torch.no_grad():
                 target = nn.functional.log_softmax(original(x) / temperature, dim=1)
             log_p = nn.functional.log_softmax(student(x) / temperature, dim=1)
