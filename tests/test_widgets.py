@@ -250,12 +250,29 @@ def test_nystrom_explorer_updates_on_slider_and_layer_changes():
     g = torch.Generator().manual_seed(1)
     weights = {"a": torch.randn(20, 4, 3, 3, generator=g), "b": torch.randn(6, 4, 3, 3, generator=g)}
     box, results = widgets.nystrom_explorer(weights, m=3)
+    readout = box.children[1]
     assert len(results) == 1 and results[0]["layer"] == "a"
+    assert "points plotted: 1" in readout.value
     slider = box.children[0].children[1]
     slider.value = 9
     assert results[-1] == {"layer": "a", **similarity.nystrom_compare(weights["a"], 9)}
+    assert readout.value == widgets.nystrom_readout_text(results[-1], (20, 4, 3, 3), points=2)
     box.children[0].children[0].value = "b"
     assert results[-1]["layer"] == "b" and slider.max == 6
+    assert f"points plotted: {len({(r['layer'], r['m']) for r in results})}" in readout.value
+
+
+def test_plot_nystrom_explorer_one_point_per_layer_and_m_errors_floored():
+    results = [{"layer": "a.conv", "m": 2, "error": 0.5}, {"layer": "a.conv", "m": 9, "error": 0.0},
+               {"layer": "b.conv", "m": 2, "error": 0.25}, {"layer": "a.conv", "m": 2, "error": 0.5}]
+    fig = plots.plot_nystrom_explorer(results)
+    assert plots.plotted_points(fig) == 3
+    ax = fig.axes[0]
+    line_a = next(line for line in ax.lines if line.get_gid() == plots.POINTS_GID and line.get_label() == "a")
+    assert list(line_a.get_xdata()) == [2, 9] and list(line_a.get_ydata()) == [0.5, plots.ERROR_FLOOR]
+    ring = next(c for c in ax.collections if c.get_gid() == plots.CURRENT_GID)
+    assert ring.get_offsets().tolist() == [[2, 0.5]] and ax.get_yscale() == "log"
+    plt.close(fig)
 
 
 # --- pruning only some layers (layers=..., layer_picker=True) and macs_exclude ----------------------------

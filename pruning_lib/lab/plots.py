@@ -243,8 +243,8 @@ EXPLORER_STAGE_STYLE = {"pruned": {"linestyle": "--", "markerfacecolor": "white"
 POINTS_GID, CURRENT_GID = "explorer-points", "explorer-current"
 
 
-def explorer_points(results: Sequence[dict], *, x: str = "ratio",
-                    series: Callable[[dict], str] | None = None) -> list[dict]:
+def explorer_points(results: Sequence[dict], *, x: str = "ratio", series: Callable[[dict], str] | None = None,
+                    stages: dict[str, str] | None = None) -> list[dict]:
     """The points an explorer plot shows: one per visited (series, x value, stage).
 
     A position visited again shows its latest measurement; the newest result is the current one.
@@ -255,9 +255,12 @@ def explorer_points(results: Sequence[dict], *, x: str = "ratio",
             ``EXPLORER_STAGES``).
         x: The result key on the horizontal axis (the slider's value, e.g. "ratio" or "budget").
         series: Names a result's curve (default: its "criterion", or "" without one).
+        stages: {stage name: result key of its y value} (default ``EXPLORER_STAGES``: accuracy as
+            pruned and recalibrated).
 
     Returns:
-        [{"series", "x", "stage", "accuracy", "current"}], in order of first visit.
+        [{"series", "x", "stage", "accuracy", "current"}], in order of first visit ("accuracy" holds
+        the stage's y value, whatever its key).
 
     Example:
         >>> rs = [{"criterion": "l1", "ratio": 0.5, "accuracy": 0.1, "recalibrated_accuracy": 0.3},
@@ -266,6 +269,7 @@ def explorer_points(results: Sequence[dict], *, x: str = "ratio",
         [('pruned', 0.1, True)]
     """
     series = series or (lambda r: str(r.get("criterion", "")))
+    stages = EXPLORER_STAGES if stages is None else stages
     latest: dict[tuple[str, float], tuple[int, dict]] = {}
     for i, result in enumerate(results):
         value = result[x]
@@ -274,7 +278,7 @@ def explorer_points(results: Sequence[dict], *, x: str = "ratio",
     current = len(results) - 1
     points = []
     for (name, value), (_first, result) in sorted(latest.items(), key=lambda item: item[1][0]):
-        for stage, key in EXPLORER_STAGES.items():
+        for stage, key in stages.items():
             if result.get(key) is not None:
                 points.append({"series": name, "x": value, "stage": stage, "accuracy": result[key],
                                "current": result is results[current]})
@@ -468,3 +472,34 @@ def plot_sensitivity(scan: Sequence[dict], *, stages: Sequence[str] = ("accuracy
     axes[0][-1].legend(fontsize=7, ncol=2)
     fig.tight_layout()
     return fig
+
+
+ERROR_FLOOR = 1e-12      # Nyström errors below this (exact up to round-off) are drawn at it
+
+
+def plot_nystrom_explorer(results: Sequence[dict], *, ax: Axes | None = None) -> Figure:
+    """‖D − D̃‖₂ against the number of landmarks m for every (layer, m) the Nyström explorer visited.
+
+    One line per layer on a log scale; errors below ``ERROR_FLOOR`` (exact up to round-off) are drawn
+    at it; the current point is ringed. Lines carry the gid ``POINTS_GID`` (``plotted_points`` counts
+    them), the ring ``CURRENT_GID``.
+
+    Args:
+        results: ``nystrom_explorer``'s results ("layer", "m", "error"), oldest first.
+        ax: Where to draw (default: a new figure).
+    """
+    ax = ax or plt.subplots(figsize=(5, 3.2))[1]
+    points = explorer_points(results, x="m", series=lambda r: r["layer"], stages={"error": "error"})
+    names = list(dict.fromkeys(p["series"] for p in points))
+    colours = sns.color_palette("tab10", max(len(names), 1))
+    for name, colour in zip(names, colours, strict=False):
+        mine = sorted((p["x"], max(p["accuracy"], ERROR_FLOOR)) for p in points if p["series"] == name)
+        xs, ys = zip(*mine, strict=True)
+        ax.plot(xs, ys, marker="o", color=colour, label=name.removesuffix(".conv"), gid=POINTS_GID)
+    now = [p for p in points if p["current"]]
+    ax.scatter([p["x"] for p in now], [max(p["accuracy"], ERROR_FLOOR) for p in now], s=160,
+               facecolors="none", edgecolors="black", linewidths=1.5, zorder=5, gid=CURRENT_GID)
+    ax.set(xlabel="landmarks m", ylabel="‖D − D̃‖₂", yscale="log")
+    ax.axhline(ERROR_FLOOR, color="grey", linestyle=":", linewidth=1, label=f"≤ {ERROR_FLOOR:.0e} (exact)")
+    ax.legend(fontsize=7)
+    return ax.figure

@@ -173,41 +173,50 @@ def pruning_explorer(model: nn.Module, scores_by_criterion: dict[str, dict[str, 
     return explorer
 
 
-def nystrom_readout_text(result: dict, weight_shape: tuple[int, ...]) -> str:
+def nystrom_readout_text(result: dict, weight_shape: tuple[int, ...], *, points: int | None = None) -> str:
     """The read-out of ``nystrom_explorer`` (HTML) for a ``nystrom_compare`` result."""
     d = weight_shape[2] * weight_shape[3]
     return (f"m = {result['m']} landmarks (kh·kw = {d}) · ‖D − D̃‖₂ = "
             f"<b>{result['error']:.2e}</b> · kept: exact {result['kept_exact']}, "
-            f"Nyström {result['kept_nystrom']} · decisions that differ: <b>{result['differ']}</b>")
+            f"Nyström {result['kept_nystrom']} · decisions that differ: <b>{result['differ']}</b>"
+            f"{_points_text(points)}")
 
 
 def nystrom_explorer(weights: dict[str, Tensor], *, m: int = 4) -> tuple[W.VBox, list[dict]]:
-    """A layer dropdown and an m slider showing ‖D − D̃‖₂ and how many keep decisions change.
+    """A layer dropdown and an m slider showing ‖D − D̃‖₂ and how many keep decisions change, and a
+    plot of the error against m for every (layer, m) visited (``plots.plot_nystrom_explorer``).
 
     Args:
         weights: {layer name: conv weight (n, c, kh, kw)}.
         m: Initial number of landmarks.
 
     Returns:
-        (widget to display, results list: each update appends ``nystrom_compare``'s dict + "layer").
+        (widget to display: controls, read-out, plot; results list: each update appends
+        ``nystrom_compare``'s dict + "layer").
     """
     first = next(iter(weights))
     layer = W.Dropdown(options=list(weights), value=first, description="layer")
     slider = W.IntSlider(value=m, min=1, max=min(32, weights[first].shape[0]), description="m",
                          continuous_update=False)
-    readout, results = W.HTML(), []
+    readout, output, results = W.HTML(), W.Output(), []
 
     def update(_change: object = None) -> dict:
         slider.max = min(32, weights[layer.value].shape[0])
         result = {"layer": layer.value, **similarity.nystrom_compare(weights[layer.value], slider.value)}
         results.append(result)
-        readout.value = nystrom_readout_text(result, tuple(weights[layer.value].shape))
+        points = plots.explorer_points(results, x="m", series=_layer, stages={"error": "error"})
+        readout.value = nystrom_readout_text(result, tuple(weights[layer.value].shape), points=len(points))
+        _show(output, plots.plot_nystrom_explorer(results))
         return result
 
     slider.observe(update, names="value")
     layer.observe(update, names="value")
     update()
-    return W.VBox([W.HBox([layer, slider]), readout]), results
+    return W.VBox([W.HBox([layer, slider]), readout, output]), results
+
+
+def _layer(result: dict) -> str:
+    return result["layer"]
 
 
 def depth_readout_text(result: dict, baseline: dict, *, points: int | None = None) -> str:
