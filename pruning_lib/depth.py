@@ -5,9 +5,12 @@ does the surgery:
 
 * ``truncate``: a new, physically shallower network: everything after the chosen block is dropped
   and a new head (ReLU → global average pool → Linear) is attached. The input model is untouched.
-  The authors pool with ``AvgPool(8)`` before their new head (on 32×32 CIFAR maps this leaves 4×4,
-  2×2 or 1×1 grids, so a cut in stage 1 or 2 feeds 256 or 128 features per channel group to the
-  head); we pool globally (one number per channel), whatever the stage.
+  A deviation from the authors' code: they pool with ``AvgPool(8)`` before their new head, which
+  on 32×32 CIFAR maps leaves a 4×4, 2×2 or 1×1 grid, so a cut in stage 1 (16 channels) or stage 2
+  (32 channels) feeds 4·4·16 = 256 or 2·2·32 = 128 features to their head, and a stage-3 cut 64.
+  We pool globally (one number per channel: 16, 32 or 64 features), whatever the stage, so our
+  stage-1/2 heads are smaller and see no spatial layout. (On our 28×28 maps, 28, 14 and 7 pixels
+  wide, a fixed 8×8 pool would not even fit stage 3.) A stage-3 cut is the same in both.
 * ``fit_head`` (ours, not the paper's, which initialises the new head randomly and fine-tunes for 200
   epochs) fits the new head by ridge regression on the pooled features, a linear probe: it makes a
   truncated network's accuracy *before* fine-tuning meaningful.
@@ -36,7 +39,9 @@ class TruncatedResNet(nn.Module):
     """A ``ResNetCifar`` cut after one residual block, with a new head.
 
     stem → the kept blocks (``trunk``) → global average pool → Linear(C, num_classes). The kept
-    blocks end with their own ReLU, which plays the authors' head ReLU.
+    blocks end with their own ReLU, which plays the authors' head ReLU. The authors' head pools
+    with AvgPool(8) instead (256 or 128 features after a stage-1 or stage-2 cut; see the module
+    docstring); a stage-3 cut is the same.
 
     Input (B, C_in, H, W) → logits (B, num_classes).
     """

@@ -16,6 +16,15 @@ Decisions (the authors' code: github.com/Arshdeep-Singh-Boparai/passive-filter-p
 * Rounding: ``greedy_pair_keep`` rounds D to 5 decimals (ICASSP code); ``decimals=None``: none.
 * Ties: nn(i) is the lowest index among equal distances; filters are visited by a stable sort of
   δ (lower index first). The authors' numpy ``argsort`` is unstable: on ties, lists can differ.
+* Nearest neighbour and the diagonal: the library takes nn(i) = argmin_{j≠i} D_ij, excluding the
+  diagonal explicitly. The authors take ``argsort(D[i])[1]``, the second entry of row i, assuming
+  D_ii = 0 sorts first. That holds for the exact D, but not for the Nyström D̃ with m < kh·kw, whose
+  diagonal 1 − S̃_ii is positive off the landmarks: there ``argsort(D̃[i])[1]`` can be filter i itself, or its second
+  nearest other filter, so keep-lists and the smallest exact m (``smallest_exact_m``) differ from
+  the authors' (measured on vgg16_slim: at m = 1…8 in conv1–8, 28 of 64 keep-lists; the smallest
+  exact m of conv1 and conv2, 4 and 7 for ours against 6 and 8 for theirs). ``authors_diagonal=True``
+  (``nearest_neighbours``, ``greedy_pair_keep``, ``NystromConfig``, ``nystrom_compare``,
+  ``smallest_exact_m``) applies the authors' rule, with a stable sort for ties.
 
 Introduced in: notebooks/02_similarity_and_nystrom.ipynb (§The math).
 """
@@ -136,13 +145,25 @@ def cosine_distances_looped(reps: Tensor) -> Tensor:
     return torch.tensor(rows, dtype=torch.float64)
 
 
-def nearest_neighbours(distances: Tensor) -> tuple[Tensor, Tensor]:
+def nearest_neighbours(distances: Tensor, *, authors_diagonal: bool = False) -> tuple[Tensor, Tensor]:
     """Nearest other filter nn(i) = argmin_{j≠i} D_ij and its distance δ_i = D_{i,nn(i)}.
 
     The diagonal is excluded explicitly; among equal distances the lowest index j wins.
 
+    With ``authors_diagonal=True``, the authors' rule instead: nn(i) = ``argsort(D[i])[1]``, the
+    second entry of row i sorted ascending (a stable sort: equal distances in index order). On an
+    exact D (zero diagonal) the two rules agree unless another filter is at distance 0. On a
+    Nyström D̃ with m < kh·kw the diagonal is positive off the landmarks, and the second entry can
+    be i itself (then δ_i = D̃_ii) or i's second-nearest other filter.
+
+    Example:
+        >>> D = torch.tensor([[0.5, 0.2, 0.9], [0.2, 0.0, 0.4], [0.9, 0.4, 0.1]])   # a D̃-like diagonal
+        >>> nearest_neighbours(D)[0].tolist(), nearest_neighbours(D, authors_diagonal=True)[0].tolist()
+        ([1, 0, 1], [0, 0, 1])
+
     Args:
         distances: D, shape (n, n), n ≥ 2.
+        authors_diagonal: Use the authors' ``argsort(D[i])[1]`` (the diagonal is not excluded).
 
     Returns:
         (nn, δ): indices, shape (n,), int64, and distances, shape (n,).
@@ -159,20 +180,27 @@ def nearest_neighbours(distances: Tensor) -> tuple[Tensor, Tensor]:
         raise ValueError(f"similarity pruning needs at least 2 filters, got {len(distances)}")
     if not torch.isfinite(distances).all():
         raise ValueError("distance matrix contains NaN or inf")
-    D = distances.clone().fill_diagonal_(float("inf"))    # (n, n), never pick i itself
-    nn_idx = D.argmin(dim=1)                              # first (lowest) index among ties
-    return nn_idx, D.gather(1, nn_idx[:, None])[:, 0]
+    if authors_diagonal:                                  # the authors' argsort(D[i])[1]
+        nn_idx = torch.sort(distances, dim=1, stable=True).indices[:, 1]     # (n,), may be i itself
+    else:
+        D = distances.clone().fill_diagonal_(float("inf"))    # (n, n), never pick i itself
+        nn_idx = D.argmin(dim=1)                              # first (lowest) index among ties
+    return nn_idx, distances.gather(1, nn_idx[:, None])[:, 0]
 
 
-def greedy_pair_keep(distances: Tensor, *, decimals: int | None = 5) -> Tensor:
+def greedy_pair_keep(distances: Tensor, *, decimals: int | None = 5,
+                     authors_diagonal: bool = False) -> Tensor:
     """Greedy pair elimination: visit filters by ascending δ; keep i unless removed, remove nn(i).
 
     A filter that is already kept and later becomes someone's nearest neighbour stays kept (as in
-    the authors' code). The first visited filter is always kept and its neighbour always removed.
+    the authors' code). The first visited filter is always kept and its neighbour always removed
+    (with ``authors_diagonal``, a filter that is its own neighbour is kept and removes nothing).
 
     Args:
         distances: D (or D̃), shape (n, n), n ≥ 2.
         decimals: Round D to this many decimals first (authors' ICASSP code: 5); None: no rounding.
+        authors_diagonal: Nearest neighbours by the authors' ``argsort(D[i])[1]`` (see
+            ``nearest_neighbours``); default: the nearest *other* filter.
 
     Returns:
         Kept filter indices, sorted, int64, shape (n_kept,).
@@ -185,7 +213,7 @@ def greedy_pair_keep(distances: Tensor, *, decimals: int | None = 5) -> Tensor:
         tensor([0, 1])
     """
     D = distances if decimals is None else torch.round(distances, decimals=decimals)
-    nn_idx, delta = nearest_neighbours(D)
+    nn_idx, delta = nearest_neighbours(D, authors_diagonal=authors_diagonal)
     order = torch.sort(delta, stable=True).indices         # ascending δ; ties: lower index first
     neighbour = nn_idx.tolist()
     removed, keep = [False] * len(D), []
@@ -218,12 +246,16 @@ def nystrom_distances(reps: Tensor, landmarks: Tensor, *, k: int | None = None) 
 class NystromConfig:
     """Nyström options (ICASSP 2023): m landmarks per layer (default min(n, kh·kw), the smallest m
     that is generically exact; a dict {layer: m} gives each layer its own m in ``similarity_plan``),
-    rank k ≤ m of W_k (default m), and a generator (None: the first m filters, as the authors; else
-    m random filters per layer, drawn in forward order)."""
+    rank k ≤ m of W_k (default m), a generator (None: the first m filters, as the authors; else
+    m random filters per layer, drawn in forward order), and ``authors_diagonal``: nearest
+    neighbours on D̃ by the authors' ``argsort(D̃[i])[1]``, which can pick filter i itself when
+    m < kh·kw (``nearest_neighbours``); default False: the nearest other filter. At m ≥ kh·kw, D̃ = D
+    and the two rules agree (barring filters at distance 0)."""
 
     m: int | dict[str, int] | None = None
     k: int | None = None
     generator: torch.Generator | None = None
+    authors_diagonal: bool = False
 
 
 def similarity_keep(weight: Tensor, *, nystrom: NystromConfig | None = None,
@@ -247,7 +279,8 @@ def similarity_keep(weight: Tensor, *, nystrom: NystromConfig | None = None,
         return greedy_pair_keep(cosine_distances(R), decimals=decimals)
     m = min(R.shape) if nystrom.m is None else nystrom.m      # default min(n, d)
     L = choose_landmarks(len(R), m, generator=nystrom.generator)
-    return greedy_pair_keep(nystrom_distances(R, L, k=nystrom.k), decimals=decimals)
+    return greedy_pair_keep(nystrom_distances(R, L, k=nystrom.k), decimals=decimals,
+                            authors_diagonal=nystrom.authors_diagonal)
 
 
 def _plan_layers(model: nn.Module, layers: Sequence[str] | None, coupled: set[str]) -> list[str]:
@@ -309,13 +342,15 @@ def similarity_plan(model: nn.Module, *, layers: Sequence[str] | None = None,
     return {"removed": removed, "coupled": []}
 
 
-def nystrom_compare(weight: Tensor, m: int, *, k: int | None = None) -> dict:
+def nystrom_compare(weight: Tensor, m: int, *, k: int | None = None, authors_diagonal: bool = False) -> dict:
     """Exact vs Nyström similarity pruning of one conv with m landmarks (the first m filters).
 
     Args:
         weight: Conv weight (n, c, kh, kw).
         m: Number of landmark columns, 1 ≤ m ≤ n.
         k: Rank of the landmark block (default m).
+        authors_diagonal: Both keep-lists with the authors' nearest-neighbour rule
+            ``argsort(D[i])[1]`` (``nearest_neighbours``), as their script compares them.
 
     Returns:
         {"m", "error" (‖D − D̃‖₂), "kept_exact", "kept_nystrom", "differ" (filters whose keep/remove
@@ -324,14 +359,14 @@ def nystrom_compare(weight: Tensor, m: int, *, k: int | None = None) -> dict:
     reps = filter_representatives(weight)                     # (n, kh*kw)
     exact = cosine_distances(reps)                             # (n, n)
     approx = nystrom_distances(reps, choose_landmarks(len(reps), m), k=k)
-    keep_exact = set(greedy_pair_keep(exact).tolist())
-    keep_approx = set(greedy_pair_keep(approx).tolist())
+    keep_exact = set(greedy_pair_keep(exact, authors_diagonal=authors_diagonal).tolist())
+    keep_approx = set(greedy_pair_keep(approx, authors_diagonal=authors_diagonal).tolist())
     return {"m": m, "error": approximation_error(exact, approx),
             "kept_exact": len(keep_exact), "kept_nystrom": len(keep_approx),
             "differ": len(keep_exact ^ keep_approx), "identical": keep_exact == keep_approx}
 
 
-def smallest_exact_m(weight: Tensor, *, decimals: int | None = 5) -> dict:
+def smallest_exact_m(weight: Tensor, *, decimals: int | None = 5, authors_diagonal: bool = False) -> dict:
     """The smallest number of landmarks whose Nyström keep-list equals the exact one (ICASSP 2023).
 
     The authors' selection rule: sweep m = 1, 2, … with the first m filters as landmarks (k = m)
@@ -339,9 +374,14 @@ def smallest_exact_m(weight: Tensor, *, decimals: int | None = 5) -> dict:
     m = n at the latest (every column known: D̃ = D up to round-off). The loop is over m, not over
     filters; each step is one vectorised Nyström product.
 
+    By default nearest neighbours exclude the diagonal; the authors' script takes
+    ``argsort(D̃[i])[1]``, which can be filter i itself while m < kh·kw, so its m can differ from
+    ours (``authors_diagonal=True`` reproduces their rule, for both lists; ``nearest_neighbours``).
+
     Args:
         weight: Conv weight (n, c, kh, kw), n ≥ 2.
         decimals: Rounding of D and D̃ before the greedy step.
+        authors_diagonal: Nearest neighbours by the authors' ``argsort(D[i])[1]``.
 
     Returns:
         {"m": smallest m, "n": filters, "d": kh·kw, "kept": filters kept, "error": ‖D − D̃‖₂ at that m}.
@@ -355,11 +395,11 @@ def smallest_exact_m(weight: Tensor, *, decimals: int | None = 5) -> dict:
     """
     R = filter_representatives(weight)                        # (n, d)
     exact = cosine_distances(R)
-    keep = greedy_pair_keep(exact, decimals=decimals)
+    keep = greedy_pair_keep(exact, decimals=decimals, authors_diagonal=authors_diagonal)
     n, d = R.shape
     for m in range(1, n + 1):
         approx = nystrom_distances(R, choose_landmarks(n, m))
-        if torch.equal(greedy_pair_keep(approx, decimals=decimals), keep):
+        if torch.equal(greedy_pair_keep(approx, decimals=decimals, authors_diagonal=authors_diagonal), keep):
             break
     return {"m": m, "n": n, "d": d, "kept": len(keep),
             "error": float(torch.linalg.matrix_norm(exact - approx, ord=2))}

@@ -31,6 +31,7 @@ from pruning_lib.criteria.similarity import (
     filter_representatives,
     greedy_pair_keep,
     nearest_neighbours,
+    nystrom_compare,
     nystrom_distances,
     similarity_keep,
     similarity_plan,
@@ -478,3 +479,73 @@ def test_smallest_exact_m_bad_weights_are_value_errors(weight, match):
     with pytest.raises(ValueError, match=match):
         smallest_exact_m(weight)
     torch.testing.assert_close(weight, before, atol=0, rtol=0)
+
+
+# --- the authors' nearest-neighbour rule, argsort(D[i])[1] (authors_diagonal=True) --------------------
+
+def test_authors_diagonal_rule_differs_from_ours_on_a_hand_made_nystrom_like_matrix():
+    # a D̃-like matrix: the diagonal is not 0 (filter 0 is not a landmark), so row 0 sorted is 1, 0, 2
+    D = torch.tensor([[0.5, 0.2, 0.9], [0.2, 0.0, 0.4], [0.9, 0.4, 0.1]], dtype=torch.float64)
+    ours, ours_delta = nearest_neighbours(D)
+    theirs, their_delta = nearest_neighbours(D, authors_diagonal=True)
+    assert ours.tolist() == [1, 0, 1] and ours_delta.tolist() == [0.2, 0.2, 0.4]
+    assert theirs.tolist() == [0, 0, 1] and their_delta.tolist() == [0.5, 0.2, 0.4]   # 0 is its own
+    # ours: visit 0 (keep, drop 1), 1 (dropped), 2 (keep) → [0, 2]
+    # theirs: visit 1 (keep, drop 0), 2 (keep, drop 1: stays kept), 0 (dropped) → [1, 2]
+    assert greedy_pair_keep(D).tolist() == [0, 2]
+    assert greedy_pair_keep(D, authors_diagonal=True).tolist() == [1, 2]
+
+
+def test_authors_diagonal_rule_can_pick_the_second_nearest_other_filter():
+    D = torch.tensor([[0.5, 0.2, 0.3], [0.2, 0.0, 0.4], [0.3, 0.4, 0.0]], dtype=torch.float64)
+    assert nearest_neighbours(D)[0].tolist() == [1, 0, 0]
+    assert nearest_neighbours(D, authors_diagonal=True)[0].tolist() == [2, 0, 0]
+
+
+def test_authors_diagonal_rule_on_an_exact_duplicate_picks_itself_for_the_higher_index():
+    D = torch.tensor([[0.0, 0.0, 1.0], [0.0, 0.0, 1.0], [1.0, 1.0, 0.0]], dtype=torch.float64)  # 0 ≡ 1
+    # row 1 sorted (stable) is 0, 1, 2: its second entry is filter 1 itself; ours excludes it
+    assert nearest_neighbours(D, authors_diagonal=True)[0].tolist() == [1, 1, 0]
+    assert nearest_neighbours(D)[0].tolist() == [1, 0, 0]
+
+
+@settings(max_examples=20)
+@given(n=st.integers(2, 20), c=st.integers(1, 4), seed=st.integers(0, 2**31 - 1))
+def test_both_rules_agree_on_the_exact_distances(n, c, seed):
+    D = cosine_distances(filter_representatives(rand_weight((n, c, 3, 3), seed)))
+    if bool((torch.round(D, decimals=5) + torch.eye(n, dtype=torch.float64) == 0).any()):
+        return                                                   # a filter at distance 0: rules may differ
+    assert torch.equal(greedy_pair_keep(D, authors_diagonal=True), greedy_pair_keep(D))
+
+
+def test_authors_diagonal_rule_on_nystrom_finds_self_neighbours_and_threads_through_the_config():
+    w = rand_weight((24, 4, 3, 3), seed=3)
+    R = filter_representatives(w)
+    D_nys = torch.round(nystrom_distances(R, choose_landmarks(24, 2)), decimals=5)   # m = 2 < 9
+    theirs, _ = nearest_neighbours(D_nys, authors_diagonal=True)
+    assert bool((theirs == torch.arange(24)).any())             # some filter is its own "neighbour"
+    ours, _ = nearest_neighbours(D_nys)
+    assert not bool((ours == torch.arange(24)).any())
+    for authors in (False, True):
+        expected = greedy_pair_keep(nystrom_distances(R, choose_landmarks(24, 2)), authors_diagonal=authors)
+        got = similarity_keep(w, nystrom=NystromConfig(m=2, authors_diagonal=authors))
+        assert torch.equal(got, expected)
+        assert nystrom_compare(w, 2, authors_diagonal=authors)["kept_nystrom"] == len(expected)
+    # at m = d = 9 the Nyström matrix is exact, its diagonal ≈ 0, and the two rules agree
+    assert torch.equal(similarity_keep(w, nystrom=NystromConfig(m=9, authors_diagonal=True)),
+                       similarity_keep(w, nystrom=NystromConfig(m=9)))
+
+
+def test_smallest_exact_m_with_the_authors_rule_is_the_first_m_that_rule_reproduces():
+    found_difference = False
+    for seed in range(12):
+        w = rand_weight((16, 3, 3, 3), seed)
+        R = filter_representatives(w)
+        theirs = smallest_exact_m(w, authors_diagonal=True)
+        exact = greedy_pair_keep(cosine_distances(R), authors_diagonal=True)
+        lists = [greedy_pair_keep(nystrom_distances(R, choose_landmarks(16, m)), authors_diagonal=True)
+                 for m in range(1, theirs["m"] + 1)]
+        assert torch.equal(lists[-1], exact)
+        assert not any(torch.equal(k, exact) for k in lists[:-1])
+        found_difference |= theirs["m"] != smallest_exact_m(w)["m"]
+    assert found_difference                                      # the rule changes m on some layer
