@@ -377,8 +377,11 @@ def scratch_baseline(pruned: nn.Module, setup: SweepSetup, *, seeds: Sequence[in
     the weights of ``pruned`` are re-initialised (``reinitialise``, one initialisation per seed) and
     trained with ``setup.finetune`` on ``setup.train_loader``: by default the same epochs, hence the
     same number of optimiser steps, as the fine-tune of ``evaluate_pruned`` (pruning itself takes no
-    step). This is the *equal fine-tuning budget* version; Liu et al. gave the scratch model the full
-    training budget of the large model (pass ``epochs`` for more).
+    step). Then, if ``setup`` has a calibration loader, BatchNorm is recalibrated as in
+    ``evaluate_pruned`` (no optimiser step): after a short training the running statistics, which
+    move 10% per step from their reset values, would otherwise still describe the first steps. This
+    is the *equal fine-tuning budget* version; Liu et al. gave the scratch model the full training
+    budget of the large model (pass ``epochs`` for more).
 
     Args:
         pruned: A pruned model (only its architecture is used; untouched).
@@ -403,6 +406,8 @@ def scratch_baseline(pruned: nn.Module, setup: SweepSetup, *, seeds: Sequence[in
         start = time.perf_counter()
         trained, _ = train.fine_tune(reinitialise(pruned, seed), setup.train_loader, None,
                                      dataclasses.replace(config, seed=seed))
+        if setup.calibration_loader is not None:
+            trained = train.recalibrate_bn(trained, setup.calibration_loader, setup.recalibrate_images)
         rows.append({"seed": seed, "stage": "from scratch", **common,
                      **evaluate_images(trained, setup.test_loader),
                      "seconds": round(time.perf_counter() - start, 2)})
