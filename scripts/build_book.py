@@ -114,6 +114,7 @@ class Lesson:
     title: str
     summary: str
     seconds: float | None = None
+    built: bool = True          # False until its page is written (a build that stops leaves it False)
 
     @property
     def page(self) -> str:
@@ -335,8 +336,9 @@ def render_markdown_page(source: Path, title: str, nav: str, pages: dict[str, st
 def index_page(lessons: list[Lesson], docs: list[tuple[str, str, str]], description: str, mode: str,
                built: str) -> str:
     rows = "\n".join(
-        f'<tr><td><a href="{lesson.page}">{html.escape(lesson.title)}</a></td>'
-        f"<td>{html.escape(lesson.summary)}</td>"
+        (f'<tr><td><a href="{lesson.page}">{html.escape(lesson.title)}</a></td>' if lesson.built else
+         f"<tr><td>{html.escape(lesson.title)} (not built yet)</td>")
+        + f"<td>{html.escape(lesson.summary)}</td>"
         f'<td class="book-time">{format_seconds(lesson.seconds) if lesson.seconds is not None else "not run"}'
         f"</td></tr>" for lesson in lessons)
     docs_list = "".join(f'<li><a href="{page}">{html.escape(label)}</a>: {html.escape(what)}</li>'
@@ -344,6 +346,9 @@ def index_page(lessons: list[Lesson], docs: list[tuple[str, str, str]], descript
     if any(lesson.seconds is not None for lesson in lessons):
         how = (f"Every lesson below was executed for this site, in {mode}; the runtime column is its "
                f"wall time measured in this build ({built}).")
+        done = sum(lesson.built for lesson in lessons)
+        if done < len(lessons):
+            how += f" {done} of {len(lessons)} lessons are built so far."
     else:
         how = "The lessons below are shown as committed, without outputs (built with --no-execute)."
     body = f"""<h1>{html.escape(COURSE_TITLE)}</h1>
@@ -471,32 +476,46 @@ def build(out: Path, notebooks: list[Path], docs_dir: Path, *, fast: bool, times
     copy_mathjax(out)
     docs = documents(docs_dir)
     notebooks_read = [nbformat.read(path, as_version=4) for path in notebooks]
-    lessons = [Lesson(path, *lesson_info(nb, path.stem)) for path, nb in zip(notebooks, notebooks_read,
-                                                                              strict=True)]
+    lessons = [Lesson(path, *lesson_info(nb, path.stem), built=False)
+               for path, nb in zip(notebooks, notebooks_read, strict=True)]
     pages = {source.name: page for page, _, _, source in docs}
     pages.update({lesson.path.name: lesson.page for lesson in lessons})
+    built = f"{datetime.now(UTC):%Y-%m-%d}, {os.cpu_count()} CPU threads"
 
+    def write_times() -> str:
+        table = times_table([lesson for lesson in lessons if lesson.seconds is not None], short)
+        if times is not None:
+            times.parent.mkdir(parents=True, exist_ok=True)
+            times.write_text(table, encoding="utf-8")
+        return table
+
+    # The index and the times are rewritten after every lesson: a long build that stops (an error,
+    # Ctrl-C) leaves a site with the lessons done so far and their times.
+    write_index_and_docs(out, lessons, docs, pages, mode, built, repo)
     for i, (lesson, nb) in enumerate(zip(lessons, notebooks_read, strict=True)):
         tag = f"[{i + 1}/{len(lessons)}] {lesson.path.name}"
         if execute is not None:
             print(f"{tag}: executing, {short} ...", flush=True)
             start = time.perf_counter()
-            execute(nb, fast, lesson.path.parent)
+            try:
+                execute(nb, fast, lesson.path.parent)
+            except BaseException:
+                print(f"{tag}: FAILED after {format_seconds(time.perf_counter() - start)}; "
+                      f"the site has the lessons before it.\n{write_times()}", end="", file=sys.stderr)
+                raise
             lesson.seconds = time.perf_counter() - start
             print(f"{tag}: done in {format_seconds(lesson.seconds)}", flush=True)
         prev = (lessons[i - 1].page, lessons[i - 1].title) if i > 0 else None
         nxt = (lessons[i + 1].page, lessons[i + 1].title) if i + 1 < len(lessons) else None
         page = export_lesson(prepare_for_html(nb, repo), lesson.title, nav_html(prev, nxt))
         (out / lesson.page).write_text(site_links(page, pages), encoding="utf-8")
+        lesson.built = True
+        write_index_and_docs(out, lessons, docs, pages, mode, built, repo)
+        if execute is not None:
+            write_times()
 
-    built = f"{datetime.now(UTC):%Y-%m-%d}, {os.cpu_count()} CPU threads"
-    write_index_and_docs(out, lessons, docs, pages, mode, built, repo)
     if execute is not None:
-        table = times_table(lessons, short)
-        print(f"\nWall time per lesson ({short}):\n{table}", end="", flush=True)
-        if times is not None:
-            times.parent.mkdir(parents=True, exist_ok=True)
-            times.write_text(table, encoding="utf-8")
+        print(f"\nWall time per lesson ({short}):\n{write_times()}", end="", flush=True)
     print(f"book: {len(lessons)} lessons, {len(docs)} documents -> {out}/index.html", flush=True)
     return lessons
 

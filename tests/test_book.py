@@ -195,3 +195,22 @@ def test_make_book_runs_the_builder_and_the_project_installs_its_mathjax():
     extras = (REPO / "pyproject.toml").read_text().split("[project.optional-dependencies]", 1)[1]
     notebooks = extras.split("notebooks = [", 1)[1].split("]", 1)[0]
     assert '"jupyter-server-mathjax"' in notebooks and '"nbconvert' in notebooks
+
+
+def test_a_build_that_stops_leaves_the_lessons_done_so_far_and_their_times(tmp_path, capsys):
+    notebooks = [fake_lesson(tmp_path / f"{n}_fake.ipynb", n) for n in ("00", "01", "02")]
+
+    def execute(nb: nbformat.NotebookNode, fast: bool, cwd: Path) -> None:
+        if "01" in nb.cells[0].source.splitlines()[0]:
+            raise RuntimeError("cell failed")
+
+    out = tmp_path / "book"
+    with pytest.raises(RuntimeError, match="cell failed"):
+        build_book.build(out, notebooks, tmp_path / "no-docs", fast=False, times=tmp_path / "t.txt",
+                         execute=execute, repo=tmp_path)
+    index = read(out / "index.html")
+    assert hrefs(re.search(r"<tbody>(.*?)</tbody>", index, re.S).group(1)) == ["00_fake.html"]
+    assert "01 · Fake lesson 01 (not built yet)" in index and "1 of 3 lessons are built so far" in index
+    assert [line.split()[0] for line in (tmp_path / "t.txt").read_text().splitlines()[2:]] == [
+        "00_fake.ipynb", "total"]
+    assert "01_fake.ipynb: FAILED after" in capsys.readouterr().err
