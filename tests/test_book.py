@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import doctest
 import importlib.util
 import re
 import sys
@@ -214,3 +215,8 @@ def test_a_build_that_stops_leaves_the_lessons_done_so_far_and_their_times(tmp_p
     assert [line.split()[0] for line in (tmp_path / "t.txt").read_text().splitlines()[2:]] == [
         "00_fake.ipynb", "total"]
     assert "01_fake.ipynb: FAILED after" in capsys.readouterr().err
+
+
+def test_the_builders_doctests_pass():
+    """scripts/ is not among pytest's testpaths, so the builder's doctests run here."""
+    assert doctest.testmod(build_book).failed == 0
