@@ -120,7 +120,7 @@ def pruning_explorer(model: nn.Module, scores_by_criterion: dict[str, dict[str, 
     Args:
         model: Unpruned model.
         scores_by_criterion: {criterion name: {conv name: (n,)}}, computed once beforehand.
-        loader: Small evaluation split (500 images: see the lessons for the measured time of a move).
+        loader: Small evaluation split (the lessons pass 500 images; the read-out gives each move's time).
         example_input: (1, C, H, W).
         recalibrate_loader: A few hundred *training* images (a fixed, unshuffled loader) on which
             every pruned copy's BatchNorm statistics are re-estimated (``train.recalibrate_bn``);
