@@ -450,13 +450,13 @@ def read_times(times: Path) -> tuple[dict[str, float], bool, str]:
 
 def rebuild_pages(out: Path, notebooks: list[Path], docs_dir: Path, times: Path, repo: Path = REPO) -> None:
     """Rewrite the index and the course documents (after editing docs/*.md) and keep the lesson pages
-    and their measured runtimes from the last build."""
-    missing = [nb.stem + ".html" for nb in notebooks if not (out / (nb.stem + ".html")).is_file()]
-    if missing or not times.is_file():
-        raise SystemExit(f"build_book: run `make book` first ({', '.join(missing) or times} missing)")
+    and their measured runtimes from the last build (lessons without a page: "not built yet")."""
+    if not times.is_file() or not any((out / (nb.stem + ".html")).is_file() for nb in notebooks):
+        raise SystemExit(f"build_book: run `make book` first (no lesson pages in {out} or no {times})")
     seconds, fast, date = read_times(times)
     lessons = [Lesson(path, *lesson_info(nbformat.read(path, as_version=4), path.stem),
-                      seconds.get(path.name)) for path in notebooks]
+                      seconds.get(path.name), built=(out / (path.stem + ".html")).is_file())
+               for path in notebooks]
     docs = documents(docs_dir)
     pages = {source.name: page for page, _, _, source in docs}
     pages.update({lesson.path.name: lesson.page for lesson in lessons})
