@@ -17,7 +17,7 @@ $(BIN)/python:
 
 # Reinstall only when pyproject.toml changes (the stamp is newer than it otherwise).
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -e '.[notebooks,audio,dev]'
+	$(BIN)/pip install -e '.[notebooks,audio,dev,deploy]'
 	touch $@
 
 # JupyterLab on notebooks/: says which Fashion-MNIST the lessons will use, then the URL to open.

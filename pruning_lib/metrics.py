@@ -183,7 +183,8 @@ class Latency:
         elif self.device.startswith("mps"):
             where, clock = "mps (Apple GPU)", "wall clock with torch.mps.synchronize"
         else:
-            where, clock = f"CPU {platform.machine()}", "wall clock"
+            runtime = ", onnxruntime" if "onnxruntime" in self.device else ""
+            where, clock = f"CPU {platform.machine()}{runtime}", "wall clock"
         return (f"{where}, {self.dtype}, batch {self.batch}, {self.threads} thread(s), "
                 f"median of {self.repeats} after warm-up ({clock}), torch.inference_mode")
 

@@ -503,3 +503,51 @@ def plot_nystrom_explorer(results: Sequence[dict], *, ax: Axes | None = None) ->
     ax.axhline(ERROR_FLOOR, color="grey", linestyle=":", linewidth=1, label=f"≤ {ERROR_FLOOR:.0e} (exact)")
     ax.legend(fontsize=7)
     return ax.figure
+
+
+def plot_coupled_groups(widths: dict[str, int], groups: Sequence[Sequence[str]], *,
+                        ax: Axes | None = None) -> Figure:
+    """Every prunable conv in forward order, its bar as tall as its filter count, coloured by group.
+
+    Convs that share a colour lose the same channels (a residual add, a concatenation, a depthwise
+    chain); grey convs are coupled to nothing and get their own width. Convs outside every group
+    (refused, e.g. the output layer) are hatched.
+
+    Args:
+        widths: {conv name: filters}, e.g. ``models.conv_widths(model)``, in forward order.
+        groups: ``surgery.coupled_groups(model, example_input)``.
+        ax: Where to draw (default: a new, wide figure).
+    """
+    ax = ax or plt.subplots(figsize=(min(16, 2 + 0.22 * len(widths)), 3.2))[1]
+    multi = [g for g in groups if len(g) > 1]
+    colours = sns.color_palette("tab20", max(len(multi), 1))
+    colour_of = {name: colours[i % len(colours)] for i, g in enumerate(multi) for name in g}
+    grouped = {name for g in groups for name in g}
+    for i, (name, n) in enumerate(widths.items()):
+        ax.bar(i, n, color=colour_of.get(name, "#bbbbbb"), edgecolor="black", linewidth=0.3,
+               hatch="//" if name not in grouped else None)
+    ax.set_xticks(range(len(widths)), [n.removesuffix(".weight") for n in widths], rotation=90, fontsize=6)
+    ax.set(ylabel="filters", title=f"{len(widths)} prunable convs, {len(multi)} coupled groups "
+                                   "(same colour = same channels removed)")
+    return ax.figure
+
+
+def plot_latency_vs_macs(rows: Sequence[dict]):  # noqa: ANN201  (seaborn FacetGrid)
+    """Speed-up (baseline latency / pruned latency) against the share of MACs kept, one panel per batch.
+
+    Args:
+        rows: ``deploy.latency_table`` records ("macs_ratio", "speedup", "batch", "round_to", ...).
+
+    Returns:
+        The seaborn ``FacetGrid``; the dotted line is the speed-up MACs alone would promise (1 / share).
+    """
+    frame = pd.DataFrame(rows).assign(widths=lambda f: f["round_to"].map(
+        lambda k: "any width" if k is None or pd.isna(k) else f"multiples of {int(k)}"))
+    grid = sns.relplot(data=frame, x="macs_ratio", y="speedup", hue="widths", col="batch", kind="line",
+                       marker="o", height=3, aspect=1.1, facet_kws={"sharey": False})
+    share = sorted(frame["macs_ratio"].unique())
+    for ax in grid.axes.flat:
+        ax.plot(share, [1 / s for s in share], ":", color="grey", label="1 / MACs share")
+        ax.axhline(1.0, color="black", linewidth=0.6)
+        ax.set(xlabel="MACs kept (share of baseline)", ylabel="speed-up ×")
+    return grid
