@@ -119,6 +119,17 @@ def _channel_grams(weight: Tensor, center: bool) -> tuple[Tensor, Tensor, Tensor
     return W, mu, _grams(_centred_slices(weight, center))
 
 
+def _matrix_power(P: Tensor, k: int) -> Tensor:
+    """P^k for a batch of small square matrices P (c, d, d), by repeated squaring.
+
+    On the CPU numpy's batched matmul is used: for c matrices of 9×9 it makes one BLAS call per
+    matrix at about half torch's overhead per call (``benchmarks/criteria_timing.py``).
+    """
+    if P.device.type != "cpu":
+        return torch.linalg.matrix_power(P, k)
+    return torch.from_numpy(np.linalg.matrix_power(P.numpy(), k))
+
+
 def _top_eigenvectors(G: Tensor) -> Tensor:
     """Top eigenvector of each symmetric positive semi-definite G_c, by repeated squaring.
 
@@ -140,7 +151,7 @@ def _top_eigenvectors(G: Tensor) -> Tensor:
     P = G
     for _ in range(_ROUNDS):
         trace = P.diagonal(dim1=1, dim2=2).sum(dim=1).clamp_min(tiny)   # (c,)
-        P = torch.linalg.matrix_power(P / trace[:, None, None], _POWER)
+        P = _matrix_power(P / trace[:, None, None], _POWER)
     best = P.diagonal(dim1=1, dim2=2).argmax(dim=1)                 # (c,): largest column of P ∝ qqᵀ
     v = P[torch.arange(len(P), device=P.device), :, best]           # (c, d)
     return v / torch.linalg.vector_norm(v, dim=1, keepdim=True).clamp_min(tiny)
