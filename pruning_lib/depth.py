@@ -54,6 +54,7 @@ class TruncatedResNet(nn.Module):
         self.fc = nn.Linear(channels, num_classes)
 
     def forward(self, x: Tensor) -> Tensor:
+        """Logits (B, num_classes) of images x (B, C, H, W) through the kept blocks and the new head."""
         return self.fc(torch.flatten(self.pool(self.trunk(self.stem(x))), 1))
 
 

@@ -1,5 +1,4 @@
-"""Experiments the lessons run: ratio and MAC-budget sweeps, the from-scratch baseline, and
-agreement between criteria.
+"""Experiments the lessons run: ratio and MAC-budget sweeps, the from-scratch baseline, criterion agreement.
 
 Every pruned network is measured at three stages: "pruned" (as surgery left it), "recalibrated"
 (BatchNorm statistics re-estimated on training images, ``train.recalibrate_bn``) and "fine-tuned"
@@ -262,7 +261,7 @@ def plan_table(model: nn.Module, plans: dict[str, dict[str, dict]], setup: Sweep
     return rows
 
 
-def match_macs(model: nn.Module, scores: dict[str, Tensor], target_macs: float, example_input: Tensor, *,
+def match_macs(model: nn.Module, scores: dict[str, Tensor], target_macs: float, example_input: Tensor, *,  # noqa: PLR0913 — search options are keyword-only, with defaults
                groups: Sequence[Sequence[str]] = (), step: float = 0.01, max_ratio: float = 0.95,
                exclude: Sequence[str] = (),
                plan_fn: Callable[..., dict] = selection.plan_uniform) -> tuple[float, nn.Module]:
@@ -281,6 +280,7 @@ def match_macs(model: nn.Module, scores: dict[str, Tensor], target_macs: float, 
         example_input: (1, C, H, W).
         groups: Coupled conv groups (``surgery.coupled_groups``).
         step: Grid of ratios tried: 0, step, 2·step, … ≤ max_ratio.
+        max_ratio: The largest ratio tried.
         exclude: Submodules left out of the MAC count (``metrics.count_macs``).
         plan_fn: ``selection.plan_uniform`` or ``selection.plan_global``.
 
@@ -311,7 +311,9 @@ def match_macs(model: nn.Module, scores: dict[str, Tensor], target_macs: float, 
 def budget_sweep(model: nn.Module, scores_by_criterion: dict[str, ScoresOrFactory],
                  budgets: Sequence[float], setup: SweepSetup, *, label: str = "",
                  step: float = 0.01, seeds: Sequence[int] | None = None) -> list[dict]:
-    """Compare criteria at equal cost: for each MAC budget, prune by each criterion at the ratio whose
+    """Compare criteria at equal cost (equal MACs).
+
+    For each MAC budget, prune by each criterion at the ratio whose
     MACs come closest to it (``match_macs`` with ``setup.plan_fn``: uniform or global), then measure
     the three stages of ``evaluate_pruned`` (pruned, recalibrated, fine-tuned from the recalibrated
     model) for every seed.
@@ -424,7 +426,9 @@ def scratch_baseline(pruned: nn.Module, setup: SweepSetup, *, seeds: Sequence[in
 
 
 def recalibration_loader(dataset: object, per_class: int = 20, *, seed: int = 0) -> DataLoader:
-    """The explorers' recalibration images: ``per_class`` *training* examples of every class, in one
+    """The explorers' recalibration images: ``per_class`` *training* examples of every class.
+
+    They come in one
     fixed, unshuffled batch, so every slider move re-estimates BatchNorm on the same images.
 
     Args:
@@ -481,7 +485,7 @@ def measure_stages(net: nn.Module, loader: DataLoader, *, recalibrate_loader: Da
     return record
 
 
-def prune_and_measure(model: nn.Module, scores: dict[str, Tensor], ratio: float, *,
+def prune_and_measure(model: nn.Module, scores: dict[str, Tensor], ratio: float, *,  # noqa: PLR0913 — a widget's knobs, keyword-only, passed through
                       example_input: Tensor, loader: DataLoader,
                       recalibrate_loader: DataLoader | None = None, recalibrate_images: int = 1000,
                       groups: Sequence[Sequence[str]] = (), layers: Sequence[str] | None = None,
@@ -527,11 +531,13 @@ def prune_and_measure(model: nn.Module, scores: dict[str, Tensor], ratio: float,
             "plan": plan, "seconds": time.perf_counter() - start}
 
 
-def budget_and_measure(model: nn.Module, scores: dict[str, Tensor], budget: float, *, example_input: Tensor,
+def budget_and_measure(model: nn.Module, scores: dict[str, Tensor], budget: float, *, example_input: Tensor,  # noqa: PLR0913 — a widget's knobs, keyword-only, passed through
                        loader: DataLoader, recalibrate_loader: DataLoader | None = None,
                        recalibrate_images: int = 1000, groups: Sequence[Sequence[str]] = (),
                        plan_fn: Callable[..., dict] = selection.plan_uniform, step: float = 0.01) -> dict:
-    """Prune ``model`` by ``scores`` to about ``budget`` of its MACs (``experiments.match_macs``); measure
+    """Prune ``model`` by ``scores`` to about ``budget`` of its MACs and measure it.
+
+    The ratio comes from ``experiments.match_macs``; measure
     it as pruned and recalibrated (``measure_stages``; recalibration arguments as ``prune_and_measure``).
 
     Returns:
@@ -552,7 +558,9 @@ def budget_and_measure(model: nn.Module, scores: dict[str, Tensor], budget: floa
 def truncate_and_measure(model: nn.Module, block: str, *, fit_loader: DataLoader, loader: DataLoader,
                          example_input: Tensor, recalibrate_loader: DataLoader | None = None,
                          recalibrate_images: int = 1000) -> dict:
-    """Cut ``model`` after ``block`` (``depth.truncate``), fit the new head by ridge regression
+    """Cut ``model`` after ``block``, fit the new head and measure it.
+
+    The cut is ``depth.truncate``; the new head is fitted by ridge regression
     on ``fit_loader`` (``depth.fit_head``), and measure it on ``loader``.
 
     With a ``recalibrate_loader`` the cut network is also recalibrated (``train.recalibrate_bn``)

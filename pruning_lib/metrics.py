@@ -223,8 +223,11 @@ def measure_latency(model: nn.Module, example_input: Tensor, *, repeats: int = 2
 
 
 def _timed_call(model: nn.Module, x: Tensor, where: torch.device) -> float:
-    """Milliseconds of one ``model(x)`` on ``where``: CUDA events on CUDA, else the wall clock
-    (after ``torch.mps.synchronize`` on MPS), so queued GPU work is counted, not just its launch."""
+    """Milliseconds of one ``model(x)`` on ``where``.
+
+    CUDA events on CUDA, else the wall clock (after ``torch.mps.synchronize`` on MPS), so queued GPU
+    work is counted, not just its launch.
+    """
     if where.type == "cuda":
         begin, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
         begin.record()

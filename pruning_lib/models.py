@@ -51,8 +51,10 @@ class ConvBNReLU(nn.Sequential):
 
 def vgg_features(cfg: tuple[int | str, ...], in_channels: int, *,
                  ceil_mode: bool = False) -> tuple[nn.Sequential, int]:
-    """A VGG trunk from a pattern: numbers are 3x3 ``ConvBNReLU`` units (``conv1``, ``conv2`` …),
-    "M" is a 2x2 max-pool (``pool1`` …). Returns (the trunk, its number of output channels)."""
+    """A VGG trunk from a pattern; returns (the trunk, its number of output channels).
+
+    Numbers are 3x3 ``ConvBNReLU`` units (``conv1``, ``conv2`` …), "M" is a 2x2 max-pool (``pool1`` …).
+    """
     layers: OrderedDict[str, nn.Module] = OrderedDict()
     c, n_conv, n_pool = in_channels, 0, 0
     for item in cfg:
@@ -83,6 +85,7 @@ class VGG16Slim(nn.Module):
         self.classifier = nn.Sequential(nn.Flatten(), nn.Dropout(0.2), nn.Linear(c, num_classes))
 
     def forward(self, x: Tensor) -> Tensor:
+        """Logits (B, num_classes) of images x (B, C, H, W)."""
         return self.classifier(self.pool(self.features(x)))
 
 
@@ -99,6 +102,7 @@ class BasicBlock(nn.Module):
         self.relu = nn.ReLU()
 
     def forward(self, x: Tensor) -> Tensor:
+        """relu(conv2(conv1(x)) + shortcut(x)): (B, C_in, H, W) → (B, C_out, H / stride, W / stride)."""
         return self.relu(self.conv2(self.conv1(x)) + self.shortcut(x))
 
 
@@ -126,6 +130,7 @@ class ResNetCifar(nn.Module):
         self.fc = nn.Linear(c, num_classes)
 
     def forward(self, x: Tensor) -> Tensor:
+        """Logits (B, num_classes) of images x (B, C, H, W)."""
         x = self.layer3(self.layer2(self.layer1(self.stem(x))))
         return self.fc(torch.flatten(self.pool(x), 1))
 
@@ -139,6 +144,7 @@ class DepthwiseSeparable(nn.Module):
         self.pw = ConvBNReLU(c_in, c_out, 1)
 
     def forward(self, x: Tensor) -> Tensor:
+        """Depthwise, then pointwise: (B, C_in, H, W) → (B, C_out, H / stride, W / stride)."""
         return self.pw(self.dw(x))
 
 
@@ -161,6 +167,7 @@ class MobileNetV1Slim(nn.Module):
         self.classifier = nn.Sequential(nn.Flatten(), nn.Dropout(0.2), nn.Linear(c, num_classes))
 
     def forward(self, x: Tensor) -> Tensor:
+        """Logits (B, num_classes) of images x (B, C, H, W)."""
         return self.classifier(self.pool(self.blocks(self.stem(x))))
 
 

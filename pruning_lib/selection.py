@@ -418,7 +418,9 @@ def plan_from_sensitivity(scan: Sequence[Mapping], tolerance: float, scores: dic
         tolerance: Largest accepted drop per layer, as a fraction (0.02 = two points).
         scores: {layer: (n,)}, higher = keep (the criterion the scan pruned with).
         groups: Coupled layer names, as in the scan.
-        metric, baseline, monotone: As ``sensitivity_ratios``.
+        metric: As ``sensitivity_ratios``.
+        baseline: As ``sensitivity_ratios``.
+        monotone: As ``sensitivity_ratios``.
 
     Returns:
         A plan (see the module docstring).

@@ -176,8 +176,10 @@ def _units(removed: dict[str, list[int]], coupled: list[list[str]],
 
 def _roots(graph: object, model: nn.Module, removed: dict[str, list[int]], units: list,
            convs: list) -> list:
-    """One (root, indices, mask targets) per truly coupled group; refuse plans that hide or split a coupling,
-    or that remove channels which cannot be removed correctly (``refused_convs``).
+    """One (root, indices, mask targets) per truly coupled group.
+
+    Refuse plans that hide or split a coupling, or that remove channels which cannot be removed
+    correctly (``refused_convs``).
 
     A plan must name every coupled layer it changes, with the same indices: otherwise removing
     filters of one conv would silently remove channels of others (or prune a group twice).

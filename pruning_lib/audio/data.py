@@ -114,6 +114,8 @@ def random_shift_gain(x: Tensor, generator: torch.Generator, *, max_shift: int =
     Args:
         x: Waveforms, shape (B, T).
         generator: Drives the shifts and gains.
+        max_shift: Largest shift, in samples.
+        max_gain_db: Largest gain, in dB (either sign).
 
     Returns:
         Augmented waveforms, shape (B, T).
@@ -134,6 +136,7 @@ class AugmentingCollate:
         self.generator = torch.Generator().manual_seed(seed)
 
     def __call__(self, batch: list[tuple[Tensor, Tensor]]) -> tuple[Tensor, Tensor]:
+        """Collate (waveform, label) pairs into (B, T), (B,) and augment the waveforms."""
         x, y = default_collate(batch)                                  # (B, T), (B,)
         return random_shift_gain(x, self.generator), y
 

@@ -105,6 +105,7 @@ class DCASE21Net(nn.Module):
             nn.Linear(100, num_classes))
 
     def forward(self, wave: Tensor) -> Tensor:
+        """Logits (B, 10) of waveforms (B, 8000)."""
         return self.classifier(self.features(self.frontend(wave)))
 
 
@@ -129,6 +130,7 @@ class VGGishSlim(nn.Module):
             nn.Flatten(), nn.Linear(c, 128), nn.ReLU(), nn.Dropout(dropout), nn.Linear(128, num_classes))
 
     def forward(self, wave: Tensor) -> Tensor:
+        """Logits (B, 10) of waveforms (B, 8000)."""
         return self.classifier(self.pool(self.features(self.frontend(wave))))
 
 

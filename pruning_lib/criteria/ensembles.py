@@ -106,8 +106,11 @@ def _graph(model: nn.Module) -> torch.fx.Graph:
 
 
 def _step(node: torch.fx.Node, modules: dict[str, nn.Module]) -> str:
-    """What ``node`` does to a switched-off channel: "keep" (stays 0), "end" (ignored or summed), "stop"
-    (not a tensor op on it), or the reason it breaks the equivalence with removal."""
+    """What ``node`` does to a switched-off channel.
+
+    "keep" (it stays 0), "end" (ignored or summed), "stop" (not a tensor op on it), or the reason it
+    breaks the equivalence with removal.
+    """
     if node.op == "call_module":
         m = modules[node.target]
         if isinstance(m, nn.Linear | nn.Conv2d) and getattr(m, "groups", 1) == 1:
@@ -159,9 +162,11 @@ def _after_batchnorm(node: torch.fx.Node, calls: dict[str, list],
 
 def _through_depthwise(site: torch.fx.Node, calls: dict[str, list],
                        modules: dict[str, nn.Module]) -> torch.fx.Node:
-    """Move the site past a depthwise conv (groups = channels) that the channel alone feeds, through
-    zero-keeping modules: removing the filter removes that depthwise channel and its BatchNorm entry
-    too, so the channel is switched off after them (MobileNet's pointwise → depthwise)."""
+    """Move the site past a depthwise conv (groups = channels) that the channel alone feeds.
+
+    The walk passes zero-keeping modules: removing the filter removes that depthwise channel and its
+    BatchNorm entry too, so the channel is switched off after them (MobileNet's pointwise → depthwise).
+    """
     node = site
     while len(node.users) == 1 and next(iter(node.users)).op == "call_module":
         user = next(iter(node.users))
@@ -177,7 +182,9 @@ def _through_depthwise(site: torch.fx.Node, calls: dict[str, list],
 
 
 def switch_off_sites(model: nn.Module, layers: Sequence[str]) -> dict[str, str]:
-    """Where each conv's filters are switched off: the output of the BatchNorm that directly follows
+    """Where each conv's filters are switched off.
+
+    The output of the BatchNorm that directly follows
     the conv (found in the ``torch.fx`` graph, not by module order), else of the conv itself; after
     a depthwise conv that only this channel feeds, its BatchNorm instead.
 
@@ -239,7 +246,8 @@ def masked_losses(model: nn.Module, layers: Sequence[str], masks: Tensor, x: Ten
         model: Evaluated in eval mode (restored afterwards) on its parameters' device; not modified.
         layers: Conv names; their filters are the mask's N units, in this order.
         masks: (K, N) 0/1 keep-masks (any device; moved to the model's).
-        x: (B, C, H, W) evaluation batch; y: (B,) labels (moved to the model's device).
+        x: (B, C, H, W) evaluation batch.
+        y: (B,) labels (moved to the model's device).
         chunk: Masks per forward pass (the batch is tiled ``chunk`` times).
 
     Returns:

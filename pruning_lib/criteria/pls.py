@@ -1,4 +1,6 @@
-"""Discriminative layer pruning, the scoring half (Jordao, Lie, Schwartz, "Discriminative Layer
+"""Discriminative layer pruning, the scoring half: score residual blocks and choose where to cut.
+
+The scoring half (Jordao, Lie, Schwartz, "Discriminative Layer
 Pruning for Convolutional Neural Networks", IEEE JSTSP 2020; the authors' code:
 github.com/arturjordao/DiscriminativeLayerPruning): score residual blocks with PLS + VIP and choose
 where to cut. ``pruning_lib.depth`` does the cut.

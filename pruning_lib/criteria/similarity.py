@@ -19,8 +19,9 @@ Decisions (the authors' code: github.com/Arshdeep-Singh-Boparai/passive-filter-p
 * Nearest neighbour and the diagonal: the library takes nn(i) = argmin_{j≠i} D_ij, excluding the
   diagonal explicitly. The authors take ``argsort(D[i])[1]``, the second entry of row i, assuming
   D_ii = 0 sorts first. That holds for the exact D, but not for the Nyström D̃ with m < kh·kw, whose
-  diagonal 1 − S̃_ii is positive off the landmarks: there ``argsort(D̃[i])[1]`` can be filter i itself, or its second
-  nearest other filter, so keep-lists and the smallest exact m (``smallest_exact_m``) differ from
+  diagonal 1 − S̃_ii is positive off the landmarks: there ``argsort(D̃[i])[1]`` can be filter i
+  itself, or its second nearest other filter, so keep-lists and the smallest exact m
+  (``smallest_exact_m``) differ from
   the authors' (measured on vgg16_slim: at m = 1…8 in conv1–8, 28 of 64 keep-lists; the smallest
   exact m of conv1 and conv2, 4 and 7 for ours against 6 and 8 for theirs). ``authors_diagonal=True``
   (``nearest_neighbours``, ``greedy_pair_keep``, ``NystromConfig``, ``nystrom_compare``,
@@ -244,13 +245,16 @@ def nystrom_distances(reps: Tensor, landmarks: Tensor, *, k: int | None = None) 
 
 @dataclass(frozen=True)
 class NystromConfig:
-    """Nyström options (ICASSP 2023): m landmarks per layer (default min(n, kh·kw), the smallest m
+    """Nyström options of the similarity method (ICASSP 2023).
+
+    m landmarks per layer (default min(n, kh·kw), the smallest m
     that is generically exact; a dict {layer: m} gives each layer its own m in ``similarity_plan``),
     rank k ≤ m of W_k (default m), a generator (None: the first m filters, as the authors; else
     m random filters per layer, drawn in forward order), and ``authors_diagonal``: nearest
     neighbours on D̃ by the authors' ``argsort(D̃[i])[1]``, which can pick filter i itself when
     m < kh·kw (``nearest_neighbours``); default False: the nearest other filter. At m ≥ kh·kw, D̃ = D
-    and the two rules agree (barring filters at distance 0)."""
+    and the two rules agree (barring filters at distance 0).
+    """
 
     m: int | dict[str, int] | None = None
     k: int | None = None

@@ -1,5 +1,6 @@
-"""Filter importance and per-layer sparsity from filter-wise interaction (SNPFI; Tang, Wei, Li,
-arXiv:2307.00758), as a game among a layer's filters.
+"""Filter importance and per-layer sparsity from filter-wise interaction (SNPFI), as a layer game.
+
+SNPFI: Tang, Wei, Li, arXiv:2307.00758; the players of the game are a layer's filters.
 
 The paper has no public code and its one available description is cut off mid-formula, so this module
 is **our reconstruction** (W. Tang, X. Wei, B. Li, "Structured Network Pruning by Measuring
@@ -150,8 +151,11 @@ def snpfi_scores(model: nn.Module, batch: tuple[Tensor, Tensor], *, layers: Iter
 
 
 def exact_shapley(value: Callable[[Tensor], Tensor], n: int) -> Tensor:
-    """Exact Shapley values of an n-player game by enumerating all orders (n ≤ 8; for tests and the
-    lesson's hand example). ``value`` maps a (K, n) 0/1 mask tensor to (K,) values."""
+    """Exact Shapley values of an n-player game by enumerating all orders.
+
+    For n ≤ 8 (tests and the lesson's hand example). ``value`` maps a (K, n) 0/1 mask tensor to (K,)
+    values.
+    """
     if n > 8:
         raise ValueError(f"exact enumeration is for n ≤ 8 players (n! orders), got {n}")
     perms = torch.tensor(list(itertools.permutations(range(n))))          # (n!, n)
@@ -161,7 +165,9 @@ def exact_shapley(value: Callable[[Tensor], Tensor], n: int) -> Tensor:
 
 def recover(pruned: nn.Module, original: nn.Module, loader: Iterable[tuple[Tensor, Tensor]], *,
             steps: int = 50, lr: float = 1e-3, temperature: float = 1.0) -> nn.Module:
-    """Our stand-in for SNPFI's recovery: a copy of ``pruned`` trained for ``steps`` Adam steps to match
+    """Our stand-in for SNPFI's recovery: distil ``original`` into a copy of ``pruned``.
+
+    A copy of ``pruned`` trained for ``steps`` Adam steps to match
     ``original``'s predictions (KL divergence, no labels used) on batches from ``loader``.
 
     BatchNorm layers stay in eval mode (their statistics are not re-estimated), so only weights move.

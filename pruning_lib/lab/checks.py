@@ -248,7 +248,7 @@ def check_nystrom_exact_m(answer: int, *, kernel_size: tuple[int, int], n_filter
 # --- lesson 03 -------------------------------------------------------------------------------------
 
 def _two_player_game(masks: Tensor) -> Tensor:
-    """v of the lesson-03 hand game for (K, 2) 0/1 masks: v(∅), v({1}), v({2}), v({1,2}) as stated there."""
+    """Values of the lesson-03 hand game for (K, 2) 0/1 masks: v(∅), v({1}), v({2}), v({1,2}) as stated."""
     z1, z2 = masks[:, 0], masks[:, 1]
     return 1 * z1 * (1 - z2) + 3 * z2 * (1 - z1) + 6 * z1 * z2
 
@@ -376,8 +376,10 @@ def check_block_score(answer: float, vip_squared: Sequence[float]) -> bool:
 
 def check_own_mac_share(answer: float, model: nn.Module, layer: str, n_removed: int,
                         example_input: Tensor, *, exclude: Sequence[str] = ()) -> bool:
-    """Exercise (lesson 06): the share (%) of ``model``'s MACs saved inside ``layer`` alone when it loses
-    ``n_removed`` filters (own-layer counting; tolerance 0.05 percentage points)."""
+    """Exercise (lesson 06): the share (%) of ``model``'s MACs saved inside ``layer`` alone.
+
+    ``layer`` loses ``n_removed`` filters; own-layer counting, tolerance 0.05 percentage points.
+    """
     conv = dict(model.named_modules())[layer]
     total = metrics.count_macs(model, example_input, exclude=exclude)
     layer_share = 100 * metrics.conv_macs(model, example_input)[layer] / total

@@ -34,6 +34,8 @@ def plot_images(images: Tensor, labels: Tensor, classes: Sequence[str], *, ncols
         images: (N, 1, H, W) uint8 or float images.
         labels: (N,) int labels.
         classes: Class names, index = label.
+        ncols: Images per row.
+        nrows: Rows.
     """
     fig, axes = plt.subplots(nrows, ncols, figsize=(1.2 * ncols, 1.4 * nrows))
     for ax, img, y in zip(axes.flat, images, labels, strict=False):
@@ -52,7 +54,8 @@ def plot_logmels(specs: Tensor, titles: Sequence[str], *, waves: Tensor | None =
         specs: (N, 1, n_mels, frames) or (N, n_mels, frames), e.g. ``model.frontend(waves)``.
         titles: One title per clip.
         waves: Optional (N, T) waveforms drawn in a row above.
-        sample_rate, hop_length: Turn samples and frames into seconds on the x axes.
+        sample_rate: Samples per second of ``waves``.
+        hop_length: Samples per spectrogram frame; with ``sample_rate`` it gives seconds on the x axes.
     """
     specs = specs[:, 0] if specs.ndim == 4 else specs
     n, rows = len(specs), 1 if waves is None else 2
@@ -79,6 +82,8 @@ def plot_filters(weight: Tensor, *, ncols: int = 8, title: str = "") -> Figure:
 
     Args:
         weight: (n, c, kh, kw) conv weight.
+        ncols: Filters per row.
+        title: Figure title.
     """
     w = weight.detach().cpu()[:, 0]                             # (n, kh, kw)
     n = len(w)
@@ -143,7 +148,9 @@ def plot_history(history: Sequence[dict], *, metrics: Sequence[str] = ("accuracy
 
 
 def plot_sweep(rows: Sequence[dict], *, x: str = "ratio", y: str = "accuracy"):  # noqa: ANN201
-    """Accuracy against pruning ratio: one panel per model, one colour per criterion, one line
+    """Accuracy against pruning ratio.
+
+    One panel per model, one colour per criterion, one line
     style per stage ("pruned" / "fine-tuned"). ``rows`` come from ``experiments.ratio_sweep``.
 
     Returns:
@@ -295,7 +302,8 @@ def plot_explorer(results: Sequence[dict], *, x: str = "ratio", series: Callable
 
     Args:
         results: The explorer's results, oldest first (see ``explorer_points``).
-        x, series: As ``explorer_points``.
+        x: As ``explorer_points``.
+        series: As ``explorer_points``.
         xlabel: Horizontal axis label (default: ``x``).
         baseline: Accuracy of the unpruned model, drawn as a grey dotted line (None: no line).
         ax: Where to draw (default: a new figure).

@@ -1,5 +1,6 @@
-"""Published numbers the lessons compare with, transcribed from the papers and the authors' code,
-each with its source.
+"""Published numbers the lessons compare with, each with its source.
+
+Transcribed from the papers and the authors' code.
 
 Nothing here is computed; tests check the structural numbers (parameter counts, MAC shares) against
 this package's own models, so a wrong transcription or a wrong model layout fails a test.

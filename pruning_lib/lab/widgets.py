@@ -110,7 +110,7 @@ def series_name(result: dict) -> str:
     return f"{result['criterion']} ({layers})" if layers else result["criterion"]
 
 
-def pruning_explorer(model: nn.Module, scores_by_criterion: dict[str, dict[str, Tensor]],
+def pruning_explorer(model: nn.Module, scores_by_criterion: dict[str, dict[str, Tensor]],  # noqa: PLR0913 — the explorer's options are keyword-only, with defaults
                      loader: DataLoader, example_input: Tensor, *,
                      recalibrate_loader: DataLoader | None = None, recalibrate_images: int = 1000,
                      groups: Sequence[Sequence[str]] = (), ratio: float = 0.5,
@@ -183,7 +183,9 @@ def nystrom_readout_text(result: dict, weight_shape: tuple[int, ...], *, points:
 
 
 def nystrom_explorer(weights: dict[str, Tensor], *, m: int = 4) -> tuple[W.VBox, list[dict]]:
-    """A layer dropdown and an m slider showing ‖D − D̃‖₂ and how many keep decisions change, and a
+    """The Nyström explorer: a layer dropdown and an m slider.
+
+    The read-out shows ‖D − D̃‖₂ and how many keep decisions change, and a
     plot of the error against m for every (layer, m) visited (``plots.plot_nystrom_explorer``).
 
     Args:
@@ -233,7 +235,9 @@ def depth_readout_text(result: dict, baseline: dict, *, points: int | None = Non
 def depth_explorer(model: nn.Module, fit_loader: DataLoader, loader: DataLoader, example_input: Tensor, *,
                    block: str | None = None, recalibrate_loader: DataLoader | None = None,
                    recalibrate_images: int = 1000) -> tuple[W.VBox, list[dict]]:
-    """A slider over the residual blocks of a ``ResNetCifar``: cut there, fit a probe head, measure,
+    """A slider over the residual blocks of a ``ResNetCifar``: where to cut.
+
+    Each position cuts there, fits a probe head, measures,
     and plot probe accuracy against the number of blocks kept.
 
     Args:
@@ -242,8 +246,9 @@ def depth_explorer(model: nn.Module, fit_loader: DataLoader, loader: DataLoader,
         loader: Small evaluation split.
         example_input: (1, C, H, W) for the MAC count.
         block: Initial cut (default: the last block, i.e. the full depth with a refitted head).
-        recalibrate_loader, recalibrate_images: BatchNorm recalibration before the head is fitted
+        recalibrate_loader: Training images for BatchNorm recalibration before the head is fitted
             (``experiments.truncate_and_measure``); None: no recalibrated accuracy.
+        recalibrate_images: How many of them.
 
     Returns:
         (widget to display: slider, read-out, plot; results list: each update appends
@@ -288,11 +293,13 @@ def budget_series(result: dict) -> str:
     return f"{result['criterion']}, {result['allocation']}"
 
 
-def budget_explorer(model: nn.Module, scores_by_criterion: dict[str, dict[str, Tensor]], loader: DataLoader,
+def budget_explorer(model: nn.Module, scores_by_criterion: dict[str, dict[str, Tensor]], loader: DataLoader,  # noqa: PLR0913 — the explorer's options are keyword-only, with defaults
                     example_input: Tensor, *, groups: Sequence[Sequence[str]] = (), budget: float = 0.5,
                     step: float = 0.01, recalibrate_loader: DataLoader | None = None,
                     recalibrate_images: int = 1000) -> tuple[W.VBox, list[dict]]:
-    """A MAC-budget slider, a criterion dropdown and a uniform/global toggle; each change prunes a copy
+    """A MAC-budget slider, a criterion dropdown and a uniform/global toggle.
+
+    Each change prunes a copy
     of ``model`` to the budget and measures it (before fine-tuning: as pruned and, with a
     ``recalibrate_loader`` of training images, after BatchNorm recalibration), and plots accuracy
     against the budget, one curve per criterion and allocation.
