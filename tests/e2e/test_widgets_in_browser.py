@@ -155,9 +155,18 @@ def wait_for_figure_change(box: object, before: str, timeout: float = 30.0) -> s
     raise AssertionError("the explorer's plot was not redrawn after the move")
 
 
-def check_plot_grew(box: object, figure_before: str, points_before: int, points_after: int) -> None:
-    """A move to a new position adds one point per stage, and the figure is redrawn."""
-    assert points_after == points_before + 2, (points_before, points_after)
+def parse_recalibrated_points(text: str) -> int:
+    """The "points plotted: N" of any explorer's read-out."""
+    found = POINTS.search(visible_text(text))
+    assert found, f"no point count in the read-out: {text!r}"
+    return int(found[1])
+
+
+def check_plot_grew(box: object, figure_before: str, points_before: int, points_after: int, *,
+                    per_move: int = 2) -> None:
+    """A move to a new position adds one point per stage (two: pruned, recalibrated), and the figure
+    is redrawn."""
+    assert points_after == points_before + per_move, (points_before, points_after)
     wait_for_figure_change(box, figure_before)
 
 
@@ -233,9 +242,12 @@ def test_lesson_01_slider(page, lab_url):
 
 def test_lesson_02_landmark_slider(page, lab_url):
     open_and_run(page, lab_url, "02_similarity_and_nystrom.ipynb")
-    box = wait_for_readout(page, "landmarks")
+    box = wait_for_readout(page, "landmarks (kh·kw")
     before = box.inner_text()
-    m = int(re.search(r"m = (\d+) landmarks", before).group(1))
+    found = re.search(r"m = (\d+) landmarks", visible_text(before))
+    assert found, f"unexpected read-out: {before!r}"
+    m, points = int(found[1]), parse_recalibrated_points(before)
+    figure = figure_source(box)
     move_slider_right(page)
     after = wait_for_change(box, before)
     vgg = models.load_pretrained("vgg16_slim")
@@ -248,6 +260,7 @@ def test_lesson_02_landmark_slider(page, lab_url):
     assert float(shown[2]) == pytest.approx(truth["error"], rel=0.01, abs=1e-12)
     assert (int(shown[3]), int(shown[4]), int(shown[5])) == (
         truth["kept_exact"], truth["kept_nystrom"], truth["differ"])
+    check_plot_grew(box, figure, points, parse_recalibrated_points(after), per_move=1)  # one stage: error
     page.screenshot(path=str(SCREENSHOTS / "02_similarity_and_nystrom.png"), full_page=False)
 
 
