@@ -81,7 +81,7 @@ def _grams(X: Tensor) -> Tensor:
 
     On the CPU, numpy's matmul recognises "a matrix times its own transpose" and calls BLAS ``syrk``
     (half the products of a general product) on the strided views, without a copy of X; this is
-    about 2.5× faster than ``torch.bmm`` on the same views (``benchmarks/criteria_timing.py``).
+    about 2.5× faster than ``torch.bmm`` on the same views (measured on VGG-16's convs).
     """
     if X.shape[-1] == 1:                  # 1×1 kernels: each Gram is the number Σ_i X[i, c]²
         return X.square().sum(dim=0)[:, :, None]
@@ -123,7 +123,7 @@ def _matrix_power(P: Tensor, k: int) -> Tensor:
     """P^k for a batch of small square matrices P (c, d, d), by repeated squaring.
 
     On the CPU numpy's batched matmul is used: for c matrices of 9×9 it makes one BLAS call per
-    matrix at about half torch's overhead per call (``benchmarks/criteria_timing.py``).
+    matrix, in about 60% of ``torch.linalg.matrix_power``'s time (measured on VGG-16's convs).
     """
     if P.device.type != "cpu":
         return torch.linalg.matrix_power(P, k)
