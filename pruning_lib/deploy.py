@@ -43,7 +43,7 @@ def _variants(model: nn.Module, scores: Scores, ratios: Sequence[float], round_t
     return out
 
 
-def latency_table(model: nn.Module, scores: Scores, ratios: Sequence[float], example_input: Tensor, *,
+def latency_table(model: nn.Module, scores: Scores, ratios: Sequence[float], example_input: Tensor, *,  # noqa: PLR0913 — the grid and timing options are keyword-only, with defaults
                   batches: Sequence[int] = (1, 32), round_tos: Sequence[int | None] = (None, 8),
                   groups: Sequence[Sequence[str]] = (), repeats: int = 10, warmup: int = 3,
                   threads: int | None = None, dtype: torch.dtype | None = None,
