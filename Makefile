@@ -47,7 +47,7 @@ test: venv
 	$(BIN)/pytest -q -m "not slow"
 	@ls notebooks/*.ipynb >/dev/null 2>&1 || { echo "make test: no notebooks in notebooks/" >&2; exit 1; }
 	@$(BIN)/python -m pruning_lib.data --which
-	rc=0; PRUNING_FAST=1 $(BIN)/pytest -q --nbmake --nbmake-timeout=300 notebooks/ $(wildcard solutions) || rc=$$?; \
+	rc=0; PRUNING_FAST=1 $(BIN)/pytest -q --nbmake --nbmake-timeout=900 notebooks/ $(wildcard solutions) || rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no notebooks" >&2; fi; \
 	exit $$rc
 
