@@ -400,11 +400,12 @@ def model_card(name: str) -> dict:
     return card
 
 
-def load_pretrained(name: str) -> nn.Module:
+def load_pretrained(name: str, device: torch.device | str | None = None) -> nn.Module:
     """Load a shipped, trained checkpoint in eval mode (``weights_only=True``, sha256 verified).
 
     Args:
         name: One of ``PRETRAINED`` (image models) or ``AUDIO_PRETRAINED`` (FSDD models).
+        device: Where the model's parameters go (``repro.device()`` in the lessons); None: the CPU.
 
     Raises:
         ValueError: unknown name (lists the available ones) or a checksum mismatch.
@@ -416,7 +417,7 @@ def load_pretrained(name: str) -> nn.Module:
         raise ValueError(f"{weights} has sha256 {digest}, the model card says {card['sha256']}")
     model = build(card["arch"]["name"], **card["arch"]["kwargs"])
     model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
-    return model.eval()
+    return model.to("cpu" if device is None else device).eval()
 
 
 def check_resnet(model: nn.Module) -> None:
