@@ -13,6 +13,8 @@ from pruning_lib import metrics, models, selection, surgery
 from pruning_lib.audio import models as audio_models
 from pruning_lib.criteria import l1_norm, score_model
 
+from support import bn_off_identity
+
 pytestmark = pytest.mark.usefixtures("single_thread")
 
 NAMES = audio_models.AUDIO_ARCHITECTURES
@@ -25,15 +27,7 @@ def randomised(name: str, seed: int = 0) -> nn.Module:
     """An audio model in eval mode whose BatchNorms are far from identity."""
     torch.manual_seed(seed)
     model = models.build(name)
-    g = torch.Generator().manual_seed(seed)
-    for m in model.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            n = m.num_features
-            m.weight.copy_(0.5 + torch.rand(n, generator=g))
-            m.bias.copy_(0.2 * torch.randn(n, generator=g))
-            m.running_mean.copy_(0.2 * torch.randn(n, generator=g))
-            m.running_var.copy_(0.5 + torch.rand(n, generator=g))
-    return model.eval()
+    return bn_off_identity(model, seed, var_span=1.0)
 
 
 @functools.cache

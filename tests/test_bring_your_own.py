@@ -17,6 +17,8 @@ from torch import nn
 
 from pruning_lib import criteria, models, selection, surgery
 
+from support import bn_off_identity
+
 pytestmark = [pytest.mark.usefixtures("single_thread"),
               pytest.mark.filterwarnings("ignore:Unwrapped parameters detected")]
 
@@ -25,18 +27,9 @@ X = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(7))
 NETWORKS = ["resnet18", "mobilenet_v3_small", "efficientnet_b0", "densenet121"]
 
 
-@torch.no_grad()
 def off_identity(model: nn.Module) -> nn.Module:
     """Give every BatchNorm seeded statistics far from identity, so that a wrong channel shows."""
-    g = torch.Generator().manual_seed(1)
-    for m in model.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            n = m.num_features
-            m.weight.copy_(0.5 + torch.rand(n, generator=g))
-            m.bias.copy_(0.2 * torch.randn(n, generator=g))
-            m.running_mean.copy_(0.2 * torch.randn(n, generator=g))
-            m.running_var.copy_(0.5 + 1.5 * torch.rand(n, generator=g))
-    return model.eval()
+    return bn_off_identity(model, seed=1)
 
 
 @functools.cache

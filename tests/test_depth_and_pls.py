@@ -20,6 +20,8 @@ from torch.nn import functional as F
 from pruning_lib import depth, metrics, models
 from pruning_lib.criteria import pls
 
+from support import bn_off_identity
+
 pytestmark = pytest.mark.usefixtures("single_thread")
 SIDE = 16                                   # 16 → 8 → 4 maps: divisible by the 4, 2, 1 grids
 
@@ -27,16 +29,9 @@ SIDE = 16                                   # 16 → 8 → 4 maps: divisible by 
 # Helpers -----------------------------------------------------------------------------------------
 
 def _randomise_bn(model: nn.Module, seed: int) -> nn.Module:
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, nn.BatchNorm2d):
-                c = m.num_features
-                m.weight.copy_(0.5 + torch.rand(c, generator=g))
-                m.bias.copy_(0.2 * torch.randn(c, generator=g))
-                m.running_mean.copy_(0.2 * torch.randn(c, generator=g))
-                m.running_var.copy_(0.5 + torch.rand(c, generator=g))
-    return model
+    """``model`` with BatchNorms far from identity, in its own train/eval mode."""
+    was_training = model.training
+    return bn_off_identity(model, seed, var_span=1.0).train(was_training)
 
 
 def _resnet(depth: int = 20, *, seed: int = 0, num_classes: int = 10) -> models.ResNetCifar:

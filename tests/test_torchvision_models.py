@@ -27,6 +27,8 @@ from torch import Tensor, nn
 from pruning_lib import metrics, models, selection, surgery
 from pruning_lib.criteria import l1_norm, score_model
 
+from support import bn_off_identity
+
 pytestmark = [pytest.mark.usefixtures("single_thread"),
               pytest.mark.filterwarnings("ignore:Unwrapped parameters detected")]
 
@@ -50,15 +52,7 @@ def build(name: str) -> nn.Module:
     with torch.random.fork_rng():
         torch.manual_seed(0)
         model = getattr(tvm, name)(num_classes=10, weights=None, **kwargs)
-    g = torch.Generator().manual_seed(1)
-    for m in model.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            n = m.num_features
-            m.weight.copy_(0.5 + torch.rand(n, generator=g))
-            m.bias.copy_(0.2 * torch.randn(n, generator=g))
-            m.running_mean.copy_(0.2 * torch.randn(n, generator=g))
-            m.running_var.copy_(0.5 + 1.5 * torch.rand(n, generator=g))
-    return model.eval()
+    return bn_off_identity(model, seed=1)
 
 
 def snapshot(model: nn.Module) -> dict[str, Tensor]:
