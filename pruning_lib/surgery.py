@@ -25,6 +25,7 @@ from __future__ import annotations
 import copy
 import operator
 import pickle
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
@@ -338,6 +339,94 @@ def apply_plan(model: nn.Module, plan: Plan, example_input: Tensor) -> nn.Module
     work.pruning_plan = {"removed": removed, "coupled": coupled}     # plain ints: JSON and torch.save
     work.pruning_example_shape = list(example_input.shape)
     return work
+
+
+def _checked_keep(conv: nn.Conv2d, bn: nn.BatchNorm2d, next_conv: nn.Conv2d,
+                  keep: Sequence[int]) -> list[int]:
+    """``keep`` as a list of ints, after ``remove_filters_by_hand``'s checks (ValueError otherwise)."""
+    n = conv.out_channels
+    if bn.num_features != n:
+        raise ValueError(f"the BatchNorm has {bn.num_features} channels but the conv has {n} filters: "
+                         "pass the BatchNorm that follows this conv")
+    if next_conv.in_channels != n:
+        raise ValueError(f"next_conv reads {next_conv.in_channels} channels but the conv has {n} filters: "
+                         "pass the conv that reads this conv's output")
+    if conv.groups != 1 or next_conv.groups != 1:
+        raise ValueError("grouped convs are not handled by hand: use apply_plan")
+    try:
+        keep = [operator.index(i) for i in keep]                    # ints, numpy ints, 0-d int tensors
+    except TypeError as err:
+        raise ValueError(f"keep must hold integer filter indices, got {list(keep)}") from err
+    if not keep:
+        raise ValueError(f"keep is empty: at least one of the {n} filters must stay")
+    if len(set(keep)) != len(keep) or min(keep) < 0 or max(keep) >= n:
+        raise ValueError(f"keep must hold unique indices in [0, {n}) (the conv has {n} filters), got {keep}")
+    return keep
+
+
+def remove_filters_by_hand(conv: nn.Conv2d, bn: nn.BatchNorm2d, next_conv: nn.Conv2d,
+                           keep: Sequence[int]) -> tuple[nn.Conv2d, nn.BatchNorm2d, nn.Conv2d]:
+    """Keep only filters ``keep`` of ``conv`` in a conv → BatchNorm → (ReLU) → conv chain, slice by slice.
+
+    A deliberately explicit reference for lesson 00: every tensor that holds one entry per filter of
+    ``conv`` is sliced with the same indices, and nothing else is touched. ``apply_plan`` does the
+    same through a dependency graph, which also finds coupled layers (residual adds) that this
+    function knows nothing about. With k = len(keep):
+
+    - ``conv.weight`` (n, c, kh, kw) → (k, c, kh, kw) and ``conv.bias`` (n,) → (k,): the filters;
+    - ``bn.weight``, ``bn.bias``, ``bn.running_mean``, ``bn.running_var`` (n,) → (k,): γ, β and
+      the running statistics of the channels the filters produced;
+    - ``next_conv.weight`` (n', n, kh', kw') → (n', k, kh', kw'): the next conv's input channels
+      (its filters and bias (n',) are unchanged).
+
+    Args:
+        conv: The conv whose filters go; groups == 1.
+        bn: The BatchNorm right after it, with n = conv.out_channels channels.
+        next_conv: The conv that reads the BatchNorm's (ReLU'd) output; n input channels, groups == 1.
+        keep: Indices of the filters that stay, unique, in [0, n); at least one. Kept in the order
+            given (sorted indices keep the layer's order).
+
+    Returns:
+        (new conv, new BatchNorm, new next conv): new modules with copied tensors, in the
+        train/eval modes of the inputs and on their device. The inputs are not modified.
+
+    Raises:
+        ValueError: empty ``keep``, an index out of range or repeated, a BatchNorm or next conv
+            whose width does not match ``conv``'s filters, or a grouped conv.
+    """
+    keep = _checked_keep(conv, bn, next_conv, keep)
+    idx = torch.tensor(keep, device=conv.weight.device)
+    k = len(keep)
+    like = {"device": conv.weight.device, "dtype": conv.weight.dtype}
+
+    # new modules, left uninitialised (skip_init draws no random numbers): every tensor is copied below
+    # 1. the conv: filters are the rows of its weight (dim 0), one bias entry each
+    new_conv = nn.utils.skip_init(
+        nn.Conv2d, conv.in_channels, k, conv.kernel_size, stride=conv.stride, padding=conv.padding,
+        dilation=conv.dilation, bias=conv.bias is not None, padding_mode=conv.padding_mode, **like)
+    # 2. the BatchNorm: one γ, β, running mean and running variance per channel
+    new_bn = nn.utils.skip_init(nn.BatchNorm2d, k, eps=bn.eps, momentum=bn.momentum, affine=bn.affine,
+                                track_running_stats=bn.track_running_stats, **like)
+    # 3. the next conv: its weight's dim 1 runs over the channels it reads
+    new_next = nn.utils.skip_init(
+        nn.Conv2d, k, next_conv.out_channels, next_conv.kernel_size, stride=next_conv.stride,
+        padding=next_conv.padding, dilation=next_conv.dilation, bias=next_conv.bias is not None,
+        padding_mode=next_conv.padding_mode, **like)
+    with torch.no_grad():
+        new_conv.weight.copy_(conv.weight[idx])                     # (k, c, kh, kw)
+        if conv.bias is not None:
+            new_conv.bias.copy_(conv.bias[idx])                     # (k,)
+        if bn.affine:
+            new_bn.weight.copy_(bn.weight[idx])                     # γ, (k,)
+            new_bn.bias.copy_(bn.bias[idx])                         # β, (k,)
+        if bn.track_running_stats:
+            new_bn.running_mean.copy_(bn.running_mean[idx])         # (k,)
+            new_bn.running_var.copy_(bn.running_var[idx])           # (k,)
+            new_bn.num_batches_tracked.copy_(bn.num_batches_tracked)
+        new_next.weight.copy_(next_conv.weight[:, idx])             # (n', k, kh', kw')
+        if next_conv.bias is not None:
+            new_next.bias.copy_(next_conv.bias)                     # (n',), unchanged
+    return new_conv.train(conv.training), new_bn.train(bn.training), new_next.train(next_conv.training)
 
 
 def mask_plan(model: nn.Module, plan: Plan, example_input: Tensor) -> nn.Module:

@@ -207,6 +207,8 @@ CALLS: dict[str, Call | str] = {
     "surgery.save_pruned": lambda i: surgery.save_pruned(i.rpruned, i.rplan, i.folder / "p.pt", i.x),
     "surgery.load_pruned": "no-model", "surgery.normalise_plan": "no-model",
     "surgery.rescale_filter": lambda i: surgery.rescale_filter(i.net, "c1.conv", 1, 3.0),
+    "surgery.remove_filters_by_hand": lambda i: surgery.remove_filters_by_hand(i.net.c1.conv, i.net.c1.bn,
+                                                                               i.net.c2.conv, [0, 2]),
     "tp_adapter.dependency_graph": _graph,
     "tp_adapter.group_members": lambda i: tp_adapter.group_members(_graph(i), i.net, "c1.conv"),
     "tp_adapter.group_problem": lambda i: tp_adapter.group_problem(_graph(i), i.net, "c1.conv"),

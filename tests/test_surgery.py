@@ -18,6 +18,8 @@ from torch import Tensor, nn
 from pruning_lib import metrics, models, selection, surgery
 from pruning_lib.criteria import l1_norm, score_model
 
+from support import bn_off_identity
+
 pytestmark = pytest.mark.usefixtures("single_thread")
 
 ARCHS = {"vgg16_slim": {}, "resnet": {"depth": 20}, "mobilenet_v1_slim": {}}
@@ -649,3 +651,87 @@ def test_save_pruned_defaults_to_the_shape_apply_plan_recorded(tmp_path):
 def test_save_pruned_without_any_shape_is_a_value_error(tmp_path, vgg):
     with pytest.raises(ValueError, match="example_input"):
         surgery.save_pruned(vgg, {"removed": {}, "coupled": []}, tmp_path / "p.pt")
+
+
+# --- remove_filters_by_hand: the explicit reference of lesson 00 ----------------------------------
+
+@torch.no_grad()
+def tiny_chain(seed: int = 0) -> nn.Sequential:
+    """conv(1→4) → BN(4) far from the identity → ReLU → conv(4→3), seeded random weights, eval mode."""
+    g = torch.Generator().manual_seed(seed)
+    net = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(),
+                        nn.Conv2d(4, 3, 3, padding=1))
+    for conv in (net[0], net[3]):
+        conv.weight.copy_(torch.randn(conv.weight.shape, generator=g))
+        conv.bias.copy_(torch.randn(conv.bias.shape, generator=g))
+    return bn_off_identity(net, seed)
+
+
+def by_hand(net: nn.Sequential, keep: list[int]) -> nn.Sequential:
+    conv, bn, nxt = surgery.remove_filters_by_hand(net[0], net[1], net[3], keep)
+    return nn.Sequential(conv, bn, nn.ReLU(), nxt)
+
+
+@pytest.mark.parametrize("keep", [[0, 2], [1], [0, 1, 2, 3], [3, 1]])
+def test_remove_filters_by_hand_equals_apply_plan(keep):
+    net = tiny_chain()
+    removed = [i for i in range(4) if i not in keep]
+    planned = surgery.apply_plan(net, {"removed": {"0": removed}, "coupled": []}, SMALL)
+    hand = by_hand(net, keep)
+    assert not any(hand[i].training for i in (0, 1, 3)) and hand[0].weight.shape == (len(keep), 1, 3, 3)
+    assert hand[1].running_var.shape == (len(keep),) and hand[3].weight.shape == (3, len(keep), 3, 3)
+    with torch.no_grad():
+        torch.testing.assert_close(hand(SMALL), planned(SMALL), atol=1e-5, rtol=0)
+        assert (hand(SMALL) - net(SMALL)).abs().max() > 1e-2 or len(keep) == 4   # removal is visible
+
+
+def test_remove_filters_by_hand_slices_every_per_filter_tensor_by_hand():
+    # a hand-checkable case: entry i of every per-filter tensor is i (next conv: input channel a holds a)
+    conv, bn, nxt = nn.Conv2d(1, 4, 1), nn.BatchNorm2d(4), nn.Conv2d(4, 2, 1)
+    with torch.no_grad():
+        for t in (conv.weight, conv.bias, bn.weight, bn.bias, bn.running_mean, bn.running_var):
+            t.copy_(torch.arange(4.0).view(t.shape))
+        nxt.weight.copy_(torch.arange(4.0).repeat(2, 1).view(2, 4, 1, 1))
+    c, b, n = surgery.remove_filters_by_hand(conv, bn, nxt, [0, 2])
+    for t in (c.weight, c.bias, b.weight, b.bias, b.running_mean, b.running_var):
+        assert t.flatten().tolist() == [0.0, 2.0]
+    assert n.weight.flatten().tolist() == [0.0, 2.0, 0.0, 2.0] and torch.equal(n.bias, nxt.bias)
+    assert (c.in_channels, c.out_channels, b.num_features, n.in_channels, n.out_channels) == (1, 2, 2, 2, 2)
+
+
+def test_remove_filters_by_hand_does_not_touch_its_inputs():
+    net = tiny_chain(seed=1)
+    net[0].train()                                   # modes are copied, not reset
+    before = snapshot(net)
+    conv, bn, nxt = surgery.remove_filters_by_hand(net[0], net[1], net[3], np.array([2, 0]))
+    assert_same_state(net, before)
+    assert conv.training and not bn.training and not nxt.training
+    assert conv.weight.data_ptr() != net[0].weight.data_ptr()
+    with torch.no_grad():
+        conv.weight.zero_()
+    assert net[0].weight.abs().sum() > 0              # new tensors, not views of the old ones
+
+
+@pytest.mark.parametrize(("keep", "bn_width", "match"), [
+    ([0, 4], 4, r"unique indices in \[0, 4\)"),
+    ([-1], 4, r"unique indices in \[0, 4\)"),
+    ([1, 1], 4, "unique"),
+    ([], 4, "keep is empty"),
+    (["0"], 4, "integer filter indices"),
+    ([0, 1], 3, "the BatchNorm has 3 channels but the conv has 4 filters"),
+])
+def test_remove_filters_by_hand_rejects_bad_input_clearly(keep, bn_width, match):
+    net = tiny_chain()
+    bn = net[1] if bn_width == 4 else nn.BatchNorm2d(bn_width).eval()
+    before = snapshot(net)
+    with pytest.raises(ValueError, match=match):
+        surgery.remove_filters_by_hand(net[0], bn, net[3], keep)
+    assert_same_state(net, before)
+
+
+def test_remove_filters_by_hand_rejects_a_next_conv_of_another_width_and_grouped_convs():
+    net = tiny_chain()
+    with pytest.raises(ValueError, match="next_conv reads 5 channels"):
+        surgery.remove_filters_by_hand(net[0], net[1], nn.Conv2d(5, 3, 3), [0])
+    with pytest.raises(ValueError, match="grouped"):
+        surgery.remove_filters_by_hand(net[0], net[1], nn.Conv2d(4, 4, 3, groups=2), [0])
