@@ -116,7 +116,7 @@ def record_activations(model: nn.Module, loader: Iterable, layers: list[str], *,
 
     Args:
         model: Not modified: evaluated in eval mode (restored after), hooks removed afterwards.
-        loader: Yields ``(x, y)`` batches, x of shape (B, C_in, H, W); ``y`` is ignored.
+        loader: Yields ``(x, y)`` batches, x of shape (B, C, H, W); ``y`` is ignored.
         layers: Conv names, e.g. ``models.prunable_convs(model)``.
         n_images: Use the first ``n_images`` images (fewer if the loader runs out first).
         statistic: Maps a site's output (B, C, H, W) to (B, C); default: the spatial mean.

@@ -43,7 +43,7 @@ class TruncatedResNet(nn.Module):
     with AvgPool(8) instead (256 or 128 features after a stage-1 or stage-2 cut; see the module
     docstring); a stage-3 cut is the same.
 
-    Input (B, C_in, H, W) → logits (B, num_classes).
+    Input (B, C, H, W) → logits (B, num_classes).
     """
 
     def __init__(self, stem: nn.Module, trunk: nn.Sequential, channels: int, num_classes: int) -> None:

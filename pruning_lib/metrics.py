@@ -36,7 +36,8 @@ def count_params(model: nn.Module) -> int:
 def count_macs(model: nn.Module, example_input: Tensor, *, exclude: Sequence[str] = ()) -> int:
     """Multiply-accumulates of one forward pass on ``example_input`` (FlopCounterMode FLOPs / 2).
 
-    A conv counts H_out·W_out·C_in·C_out·kh·kw / groups MACs per image; a Linear in·out.
+    A conv with n filters and c input channels counts h_out·w_out·n·c·kh·kw / groups MACs per image,
+    for an h_out × w_out output (docs/notation.md); a Linear in·out.
 
     Args:
         model: Any model; its train/eval mode is restored afterwards.
@@ -72,9 +73,9 @@ def count_macs(model: nn.Module, example_input: Tensor, *, exclude: Sequence[str
 def conv_macs(model: nn.Module, example_input: Tensor) -> dict[str, int]:
     """Multiply-accumulates of every ``nn.Conv2d`` of ``model``, per layer, on ``example_input``.
 
-    A conv with output (B, C_out, H_out, W_out) counts B·C_out·H_out·W_out·(C_in / groups)·kh·kw,
-    the same rule as ``count_macs`` (measured with forward hooks, so input-dependent shapes such as
-    the time axis of a spectrogram are handled).
+    A conv with n filters and c input channels, output (B, n, h_out, w_out), counts
+    B·n·h_out·w_out·(c / groups)·kh·kw, the same rule as ``count_macs`` (measured with forward hooks,
+    so input-dependent shapes such as the time axis of a spectrogram are handled).
 
     Args:
         model: Any model; its train/eval mode is restored afterwards.

@@ -102,7 +102,10 @@ class BasicBlock(nn.Module):
         self.relu = nn.ReLU()
 
     def forward(self, x: Tensor) -> Tensor:
-        """relu(conv2(conv1(x)) + shortcut(x)): (B, C_in, H, W) → (B, C_out, H / stride, W / stride)."""
+        """relu(conv2(conv1(x)) + shortcut(x)): (B, c, H, W) → (B, n, H / stride, W / stride).
+
+        c = ``c_in`` input channels, n = ``c_out`` filters of each conv (docs/notation.md).
+        """
         return self.relu(self.conv2(self.conv1(x)) + self.shortcut(x))
 
 
@@ -144,7 +147,10 @@ class DepthwiseSeparable(nn.Module):
         self.pw = ConvBNReLU(c_in, c_out, 1)
 
     def forward(self, x: Tensor) -> Tensor:
-        """Depthwise, then pointwise: (B, C_in, H, W) → (B, C_out, H / stride, W / stride)."""
+        """Depthwise, then pointwise: (B, c, H, W) → (B, n, H / stride, W / stride).
+
+        c = ``c_in`` input channels, n = ``c_out`` filters of the pointwise conv (docs/notation.md).
+        """
         return self.pw(self.dw(x))
 
 

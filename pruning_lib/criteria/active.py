@@ -49,7 +49,7 @@ def mean_activation(model: nn.Module, loader: Iterable, *, n_images: int = 256,
 
     Args:
         model: Not modified (eval mode during the run, hooks removed afterwards).
-        loader: Yields ``(x, y)``, x of shape (B, C_in, H, W).
+        loader: Yields ``(x, y)``, x of shape (B, C, H, W).
         n_images: Use the first ``n_images`` images.
         layers: Conv names; default ``models.prunable_convs(model)``.
 
