@@ -22,7 +22,7 @@ Masks are evaluated in chunks: the batch is tiled c times and each copy gets its
 masks cost one forward pass of c·B images (vectorised over masks). ``masked_losses_reference``
 evaluates one mask per pass, for the tests.
 
-Introduced in: notebooks/04_linear_filter_ensembles.ipynb.
+Introduced in: notebooks/03_linear_filter_ensembles.ipynb.
 """
 
 from __future__ import annotations

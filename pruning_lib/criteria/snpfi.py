@@ -26,7 +26,7 @@ Filter-wise Interactions", arXiv:2307.00758, 2023; unverified against the author
 Exact property used in the tests and the lesson: along one order the marginal contributions telescope,
 so Σ_i φ_i = v(all) − v(none) holds for every sample (Shapley's efficiency axiom), not only on average.
 
-Introduced in: notebooks/03_filter_interaction.ipynb.
+Introduced in: notebooks/04_filter_interaction.ipynb.
 """
 
 from __future__ import annotations

@@ -247,14 +247,31 @@ def check_nystrom_exact_m(answer: int, *, kernel_size: tuple[int, int], n_filter
 
 # --- lesson 03 -------------------------------------------------------------------------------------
 
+def check_expected_off(answer: float, *, n_units: int, keep_prob: float) -> bool:
+    """Exercise (lesson 03): the expected number of filters one random keep-mask switches off."""
+    truth = n_units * (1 - keep_prob)
+    answer = float(answer)
+    if abs(answer - truth) < 0.5:
+        return _right(f"{truth:.1f} filters: each is off with probability 1 − q")
+    hint = ("each filter is switched off independently, with probability 1 − q; the expected count is "
+            "the sum of these probabilities over all filters (linearity of expectation)")
+    if abs(answer - n_units * keep_prob) < 0.5:
+        return _wrong(f"{answer:g} is how many filters stay on: q is the keep probability", hint)
+    if 0 < answer <= 1:
+        return _wrong(f"{answer:g} looks like a probability; the question asks for a number of filters", hint)
+    return _wrong(f"{answer:g} is too {'high' if answer > truth else 'low'}", hint)
+
+
+# --- lesson 04 -------------------------------------------------------------------------------------
+
 def _two_player_game(masks: Tensor) -> Tensor:
-    """Values of the lesson-03 hand game for (K, 2) 0/1 masks: v(∅), v({1}), v({2}), v({1,2}) as stated."""
+    """Values of the lesson-04 hand game for (K, 2) 0/1 masks: v(∅), v({1}), v({2}), v({1,2}) as stated."""
     z1, z2 = masks[:, 0], masks[:, 1]
     return 1 * z1 * (1 - z2) + 3 * z2 * (1 - z1) + 6 * z1 * z2
 
 
 def check_two_player_shapley(answer: float) -> bool:
-    """Exercise (lesson 03): φ_1 of the two-filter hand game of the lesson, worked out by hand."""
+    """Exercise (lesson 04): φ_1 of the two-filter hand game of the lesson, worked out by hand."""
     from pruning_lib.criteria.snpfi import exact_shapley
 
     phi = exact_shapley(_two_player_game, 2)
@@ -282,7 +299,7 @@ def check_two_player_shapley(answer: float) -> bool:
 
 
 def check_shapley_sum(answer: float, *, v_all: float, v_empty: float, n_filters: int) -> bool:
-    """Exercise (lesson 03): what a layer's sampled Shapley values add up to, from v(all) and v(∅)."""
+    """Exercise (lesson 04): what a layer's sampled Shapley values add up to, from v(all) and v(∅)."""
     truth = v_all - v_empty
     answer = float(answer)
     if abs(answer - truth) < 1e-6:
@@ -297,23 +314,6 @@ def check_shapley_sum(answer: float, *, v_all: float, v_empty: float, n_filters:
     if abs(answer - truth * n_filters) < 1e-6 or abs(answer - truth / n_filters) < 1e-6:
         return _wrong(f"{answer:g} scales with the number of filters, but the total to share does not", hint)
     return _wrong(f"{answer:g} is not the sum of the Shapley values", hint)
-
-
-# --- lesson 04 -------------------------------------------------------------------------------------
-
-def check_expected_off(answer: float, *, n_units: int, keep_prob: float) -> bool:
-    """Exercise (lesson 04): the expected number of filters one random keep-mask switches off."""
-    truth = n_units * (1 - keep_prob)
-    answer = float(answer)
-    if abs(answer - truth) < 0.5:
-        return _right(f"{truth:.1f} filters: each is off with probability 1 − q")
-    hint = ("each filter is switched off independently, with probability 1 − q; the expected count is "
-            "the sum of these probabilities over all filters (linearity of expectation)")
-    if abs(answer - n_units * keep_prob) < 0.5:
-        return _wrong(f"{answer:g} is how many filters stay on: q is the keep probability", hint)
-    if 0 < answer <= 1:
-        return _wrong(f"{answer:g} looks like a probability; the question asks for a number of filters", hint)
-    return _wrong(f"{answer:g} is too {'high' if answer > truth else 'low'}", hint)
 
 
 # --- lesson 05 -------------------------------------------------------------------------------------

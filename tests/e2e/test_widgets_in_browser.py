@@ -352,27 +352,27 @@ def _fast_game_batch(per_class: int, seed: int, n: int) -> tuple[torch.Tensor, t
     return ensembles.first_batch(loader, n)
 
 
-def test_lesson_04_slider_with_ensemble_scores(page, lab_url):
+def test_lesson_03_slider_with_ensemble_scores(page, lab_url):
     from pruning_lib.criteria import ensembles
 
-    open_and_run(page, lab_url, "04_linear_filter_ensembles.ipynb")
+    open_and_run(page, lab_url, "03_linear_filter_ensembles.ipynb")
     vgg = models.load_pretrained("vgg16_slim")
     config = ensembles.EnsembleConfig(n_masks=256, keep_prob=0.8, ridge=1.0, seed=0)    # the FAST parameters
     scores = ensembles.ensemble_scores(vgg, _fast_game_batch(3, 3, 32), layers=models.prunable_convs(vgg),
                                        config=config)
     loader = data.subset_loader(data.load_fashion_mnist(), "test", 50, seed=0)
     expected = pruning_expectation(lambda: vgg, loader, scores, recalibrate_loader=fashion_recalibration())
-    check_pruning_slider(page, "04_linear_filter_ensembles.ipynb", expected)
+    check_pruning_slider(page, "03_linear_filter_ensembles.ipynb", expected)
 
 
-def test_lesson_03_slider_with_shapley_scores(page, lab_url):
+def test_lesson_04_slider_with_shapley_scores(page, lab_url):
     from pruning_lib.criteria import snpfi
 
-    open_and_run(page, lab_url, "03_filter_interaction.ipynb")
+    open_and_run(page, lab_url, "04_filter_interaction.ipynb")
     vgg = models.load_pretrained("vgg16_slim")
     layers = ["features.conv9.conv", "features.conv13.conv"]                         # the FAST parameters
     phi, _ = snpfi.snpfi_scores(vgg, _fast_game_batch(3, 4, 30), layers=layers,
                                 config=snpfi.SNPFIConfig(n_permutations=2, share=0.95, seed=0))
     loader = data.subset_loader(data.load_fashion_mnist(), "test", 50, seed=0)
     expected = pruning_expectation(lambda: vgg, loader, phi, recalibrate_loader=fashion_recalibration())
-    check_pruning_slider(page, "03_filter_interaction.ipynb", expected)
+    check_pruning_slider(page, "04_filter_interaction.ipynb", expected)
