@@ -76,3 +76,17 @@ def test_notation_table_is_the_glossarys_first_sections():
     assert isinstance(table, Markdown)
     assert "| $n$ | number of filters" in table.data and "## Data" not in table.data
     assert "C_out" not in table.data
+
+
+def test_show_markdown_renders_a_file(tmp_path):
+    page = tmp_path / "table.md"
+    page.write_text("# Title\n\n| a | b |\n|---|---|\n| 1 | 2 |\n", encoding="utf-8")
+    shown = display.show_markdown(page)
+    assert isinstance(shown, Markdown)
+    assert shown.data == page.read_text(encoding="utf-8")
+    assert display.show_markdown(str(page)).data == shown.data          # a str path works too
+
+
+def test_show_markdown_names_a_missing_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="reproduction.py"):
+        display.show_markdown(tmp_path / "reproduction.md")

@@ -66,3 +66,47 @@ def test_own_layer_mac_labels_add_up_over_layers():
 def test_sources_name_the_papers():
     assert "arXiv:2203.15751" in published.INTERSPEECH22_SOURCE
     assert "arXiv:2210.17416" in published.ICASSP23_SOURCE
+
+
+def test_other_papers_sources_name_their_papers():
+    assert "arXiv:2304.02319" in published.OPERATOR_NORM_SOURCE
+    assert "arXiv:2001.08142" in published.ENSEMBLES_SOURCE
+    assert "arXiv:2307.00758" in published.SNPFI_SOURCE
+    assert "JSTSP" in published.JSTSP20_SOURCE and "DepthWisePruning" in published.JSTSP20_SOURCE
+
+
+def test_other_papers_claims_are_plausible():
+    assert published.OPERATOR_NORM_CLAIMS["active_speedup"] > 1
+    claims = published.OPERATOR_NORM_CLAIMS
+    for share in (*published.ENSEMBLES_RESNET_CIFAR10.values(), published.SNPFI_MACS_REDUCTION,
+                  claims["macs_reduction"], claims["params_reduction"]):
+        assert 0 < share < 100
+    assert published.INTERSPEECH22_ABSTRACT["config"] in published.LAYER_CONFIGS
+    nystrom_s = sum(t for t, _ in published.ICASSP23_VGGISH_SECONDS.values())
+    full_s = sum(t for _, t in published.ICASSP23_VGGISH_SECONDS.values())
+    assert set(published.ICASSP23_VGGISH_SECONDS) == set(VGGISH_WIDTHS)
+    assert abs(full_s / nystrom_s - published.ICASSP23_SPEEDUP) < 0.01        # 34.81 / 11.72
+
+
+def test_jstsp_cuts_keep_fewer_blocks_than_the_network():
+    for cut in published.JSTSP20_CUTS:
+        blocks = 3 * (cut["depth"] - 2) // 6
+        assert 1 <= cut["blocks_kept"] < blocks, cut["model"]
+        assert 0 < cut["flops_reduction"] < cut["params_reduction"] < 100, cut["model"]  # wide blocks go
+
+
+def test_jstsp_cuts_match_this_packages_resnet_layout():
+    import torch
+
+    from pruning_lib import depth, metrics, models
+    from pruning_lib.audio.models import keras_style_params  # Keras counts BN statistics and conv biases
+
+    x = torch.zeros(1, 3, 32, 32)
+    for cut in published.JSTSP20_CUTS:
+        net = models.ResNetCifar(depth=cut["depth"], in_channels=3).eval()
+        block = models.residual_blocks(net, 1)[cut["blocks_kept"] - 1]
+        cut_net = depth.truncate(net, block)
+        flops = 100 * (1 - metrics.count_macs(cut_net, x) / metrics.count_macs(net, x))
+        params = 100 * (1 - keras_style_params(cut_net) / keras_style_params(net))
+        assert abs(flops - cut["flops_reduction"]) < 0.05, cut
+        assert abs(params - cut["params_reduction"]) < 0.05, cut

@@ -31,6 +31,26 @@ def show_source(obj: Callable | type):  # noqa: ANN201  (IPython is optional)
     return Code(source_text(obj), language="python")
 
 
+def show_markdown(path: str | Path):  # noqa: ANN201  (IPython is optional)
+    """Render a Markdown file of the repository (e.g. docs/reproduction.md) in a notebook.
+
+    Nothing is computed: the file is shown as it was saved.
+
+    Returns:
+        An ``IPython.display.Markdown`` object with the file's text.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist (the message says how the file is made, if known).
+    """
+    from IPython.display import Markdown
+
+    path = Path(path)
+    if not path.is_file():
+        hint = " (made by `python benchmarks/reproduction.py`)" if path.name == "reproduction.md" else ""
+        raise FileNotFoundError(f"no file {path}{hint}")
+    return Markdown(path.read_text(encoding="utf-8"))
+
+
 def notation_sections(page: Path = NOTATION_PAGE) -> dict[str, str]:
     """The ``## `` sections of the notation page, by title, each with its heading line.
 

@@ -56,3 +56,48 @@ LAYER_CONFIGS: dict[str, tuple[str, ...]] = {
     "C1": ("C1",), "C2": ("C2",), "C3": ("C3",), "C1+C2": ("C1", "C2"),
     "C2+C3": ("C2", "C3"), "C1+C2+C3": ("C1", "C2", "C3"),
 }
+
+# Headline claims of the other papers the course teaches (benchmarks/reproduction.py checks them).
+# Numbers as printed in each source; reductions and drops in %, points of accuracy, speed-ups as ×.
+
+OPERATOR_NORM_SOURCE = (
+    "Singh & Plumbley, 'Efficient CNNs via Passive Filter Pruning' (arXiv:2304.02319; IEEE/ACM TASLP 33, "
+    "2025), abstract; official repository Efficient_CNNs_passive_filter_pruning (commit d31cb0b). "
+    "VGGish and DCASE21_Net (acoustic scenes), VGG-16 and ResNet-50 (CIFAR-10 / image classification).")
+OPERATOR_NORM_CLAIMS = {
+    "active_speedup": 4.5,           # "at least 4.5 times faster" importance computation than active methods
+    "macs_reduction": 40.0,          # TASLP abstract: computations reduced "by at least 40%" ...
+    "params_reduction": 50.0,        # ... and parameters "by at least 50%", with similar performance
+}
+
+ENSEMBLES_SOURCE = ("Sándor, Pável & Csató, 'Pruning CNN's with linear filter ensembles' (arXiv:2001.08142), "
+                    "abstract: ResNet on CIFAR-10, compared with filter-norm pruning (no official code).")
+ENSEMBLES_RESNET_CIFAR10 = {"params_reduction": 60.0, "flops_reduction": 64.0, "max_drop": 0.6}
+
+SNPFI_SOURCE = ("Tang, Wei & Li, 'Structured Network Pruning by Measuring Filter-wise Interactions' "
+                "(arXiv:2307.00758), abstract: AlexNet, MobileNetV1, ResNet-50 on MNIST, CIFAR-10, ImageNet.")
+SNPFI_MACS_REDUCTION = 60.0           # "nearly 60% of computation is reduced" while accuracy remains
+
+INTERSPEECH22_ABSTRACT = {"config": "C2", "macs_reduction": 27.0, "params_reduction": 25.0, "max_drop": 1.0}
+"""Interspeech'22 abstract: "27% fewer computations, 25% fewer parameters, < 1% drop in accuracy"; the
+C2 row of ``INTERSPEECH22_DCASE21`` (34,461 parameters, 48.58 → 47.61 with the released model)."""
+
+# ICASSP'23 Plot_generation.py: seconds per VGGish_Net layer, (Nyström, full similarity).
+ICASSP23_VGGISH_SECONDS = {"C1": (0.0047, 0.15), "C2": (0.13, 0.80), "C3": (0.40, 2.70), "C4": (1.23, 3.51),
+                           "C5": (2.55, 11.65), "C6": (7.40, 16.0)}
+ICASSP23_SPEEDUP = 2.97               # 34.81 s / 11.72 s over the six layers ("3 times faster")
+
+JSTSP20_SOURCE = (
+    "Jordao, Lie & Schwartz, 'Discriminative Layer Pruning for Convolutional Neural Networks', IEEE JSTSP "
+    "14(4):828-837, 2020 (doi:10.1109/JSTSP.2020.2975987); official repository arturjordao/DepthWisePruning "
+    "(commit 6eb3b1a): README table (accuracy drop) and released model JSONs models/CIFAR10 (FLOPs and "
+    "parameters, counted against the unpruned Keras ResNet v1 with 1x1 projection shortcuts, 3x32x32 input).")
+# One row per released cut: the blocks kept of 3·(depth − 2)/6; reductions in %; drop in points (README).
+JSTSP20_CUTS: list[dict] = [
+    {"model": "ResNet56", "depth": 56, "blocks_kept": 19, "flops_reduction": 30.02, "params_reduction": 69.0,
+     "drop": 0.98},
+    {"model": "ResNet110", "depth": 110, "blocks_kept": 37, "flops_reduction": 31.7, "params_reduction": 72.5,
+     "drop": None},
+    {"model": "ResNet20", "depth": 20, "blocks_kept": 8, "flops_reduction": 11.6, "params_reduction": 27.1,
+     "drop": None},
+]
