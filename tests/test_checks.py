@@ -18,8 +18,8 @@ import pytest
 import torch
 from torch import Tensor
 
-from pruning_lib import metrics, models
-from pruning_lib.criteria import l1_norm, operator_norm, spectral_norm
+from pruning_lib import metrics, models, surgery
+from pruning_lib.criteria import PASSIVE_CRITERIA, l1_norm, operator_norm, spectral_norm
 from pruning_lib.lab import checks
 
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -103,6 +103,21 @@ STOP_SCORES = [0.90, 0.93, 0.95, 0.95, 0.97, 0.92]
 BLOCK_VIP2 = [2.0, 1.0, 1.0, 0.0]        # Σ = p = 4; s_l = (√2 + 1 + 1 + 0) / 4 ≈ 0.854
 
 
+PASSIVE_NAMES = {"l1", "l2", "fpgm", "spectral", "operator_norm", "operator_norm_eq"}
+# rescale_net's filter 0 scaled by α: the criteria that still rank it last of the six (worked out with
+# surgery.rescale_filter and criteria.PASSIVE_CRITERIA); α = 1.5 splits them
+STILL_LAST = {100.0: PASSIVE_NAMES, 0.01: set(), 1.5: PASSIVE_NAMES - {"l1", "l2"}}
+
+
+def rescale_net() -> torch.nn.Module:
+    """One ConvBNReLU(2 → 6), 3×3, with seeded random filters, in eval mode (the global RNG untouched)."""
+    with torch.random.fork_rng(devices=[]):
+        net = torch.nn.Sequential(models.ConvBNReLU(2, 6)).eval()
+    with torch.no_grad():
+        net[0].conv.weight.copy_(torch.randn(6, 2, 3, 3, generator=torch.Generator().manual_seed(3)))
+    return net
+
+
 def mac_net() -> tuple[torch.nn.Module, Tensor]:
     """conv 0: 4 filters on 1 channel, 3×3 on 5×5 'same': 25·4·9 = 900 MACs; conv 1: 25·2·4 = 200."""
     net = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3, padding=1, bias=False),
@@ -120,6 +135,7 @@ def cases() -> dict[str, list[Case]]:
     net, x5 = mac_net()
     share = 100 * 900 / 4 / 1100                                           # 20.45%
     w_spec = torch.randn(6, 3, 3, 3, generator=torch.Generator().manual_seed(1))
+    still_net = rescale_net()
     ex = checks.OPERATOR_NORM_EXERCISE
     group = list(RESNET_GROUP)
     return {
@@ -152,6 +168,26 @@ def cases() -> dict[str, list[Case]]:
             ([0.0, 0.0, 0.0], [1.0, 0.5, 0.0], [1.0], [1.0, 0.0, -1.0], [4.0, 2.0, 2.0],
              operator_norm(ex, center=False).tolist(), [0.5, 0.0, 0.5]),
             sequence=(1.0, 0.0, 1.0), tol=1e-3)],
+        "check_active_by_hand": [Case(
+            checks.check_active_by_hand, {"mean_activation": 14 / 9, "apoz": 4 / 9, "hrank": 2},
+            (dict.fromkeys(checks.ACTIVE_BY_HAND_KEYS, 0.0),                                 # the stub
+             {"mean_activation": 7 / 9, "apoz": 4 / 9, "hrank": 2},                         # filter 0's
+             {"mean_activation": 14 / 9, "apoz": 5 / 9, "hrank": 3},                        # APoZ, max rank
+             {"mean_activation": 20 / 9, "apoz": 4, "hrank": 2.5},
+             {"mean_activation": 8 / 9, "apoz": 4 / 9, "hrank": 1}, [14 / 9, 4 / 9, 2],
+             {"mean_activation": 1}),
+            numbers=(14 / 9, 4 / 9, 2.0), tol=1e-3)],
+        "check_tells_apart": [Case(
+            checks.check_tells_apart, {"mean_activation"},
+            (set(), {"apoz"}, {"apoz", "hrank"}, {"mean_activation", "hrank"}, {"l1"},
+             list(checks.ACTIVE_BY_HAND_KEYS)),
+            names=frozenset({"mean_activation"}))],
+        "check_still_last_to_go": [
+            Case(lambda a, alpha=alpha: checks.check_still_last_to_go(a, still_net, "0.conv", 0, alpha),
+                 truth, tuple(w for w in (None, set(), {"l1"}, {"random"}, {"magic"}, PASSIVE_NAMES,
+                                          truth | {"l1"}, set(sorted(truth)[:1])) if w != truth),
+                 names=frozenset(truth))
+            for alpha, truth in STILL_LAST.items()],
         "check_cosine_distance": [Case(checks.check_cosine_distance, 0.4, (0.0, 0.6, 0.8944, 1.4, 3.0, -0.4),
                                        numbers=(0.4,))],
         "check_nystrom_exact_m": [
@@ -346,3 +382,46 @@ def test_check_active_criteria(capsys):
 def test_check_expected_off_recognises_the_kept_count(capsys):
     out = out_of(capsys, lambda a: checks.check_expected_off(a, n_units=1056, keep_prob=0.8), 844.8)
     assert "stay on" in out
+
+
+def test_check_active_by_hand_names_each_slip(capsys):
+    check = checks.check_active_by_hand
+    out = out_of(capsys, check, {"mean_activation": 7 / 9, "apoz": 5 / 9, "hrank": 3})
+    assert "filter 0's score" in out and "APoZ itself" in out and "largest rank" in out
+    out = out_of(capsys, check, {"mean_activation": 20 / 9, "apoz": 4, "hrank": 2.5})
+    assert "before the ReLU" in out and "a count of positions" in out and "whole number" in out
+    out = out_of(capsys, check, {"mean_activation": 14, "apoz": 4 / 9, "hrank": 2})
+    assert "a sum over the positions" in out and "(right: ['apoz', 'hrank'])" in out
+    assert "stub line" in out_of(capsys, check, dict.fromkeys(checks.ACTIVE_BY_HAND_KEYS, 0))
+    assert check({"mean_activation": 1.556, "apoz": 0.444, "hrank": 2.0}) is True      # rounded is fine
+
+
+def test_the_active_toy_matches_the_lessons_hand_values():
+    scores = checks._active_toy_scores()
+    assert [round(9 * v) for v in scores["mean_activation"].tolist()[:2]] == [7, 3]
+    assert [round(9 * v) for v in scores["apoz"].tolist()[:2]] == [4, 2]
+    assert scores["hrank"].tolist()[:2] == [2.0, 1.0]
+    state = torch.random.get_rng_state()
+    checks._active_toy_scores()
+    assert torch.equal(state, torch.random.get_rng_state())
+
+
+def test_check_tells_apart_names_only_the_readers_names(capsys):
+    out = out_of(capsys, checks.check_tells_apart, {"apoz", "hrank"})
+    assert "['apoz', 'hrank'] give the two filters the same score" in out and "1 criterion" in out
+    assert checks.check_tells_apart("mean_activation") is True                  # a single name is fine
+
+
+@pytest.mark.parametrize(("alpha", "truth"), STILL_LAST.items())
+def test_check_still_last_to_go_follows_the_rescaled_ranks(capsys, alpha, truth):
+    net = rescale_net()
+    weight = surgery.rescale_filter(net, "0.conv", 0, alpha)[0].conv.weight.detach()
+    by_rank = {name for name in PASSIVE_NAMES
+               if int((PASSIVE_CRITERIA[name](weight) < PASSIVE_CRITERIA[name](weight)[0]).sum()) == 5}
+    assert by_rank == truth
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    assert checks.check_still_last_to_go(truth, net, "0.conv", 0, alpha) is True
+    assert all(torch.equal(v, before[k]) for k, v in net.state_dict().items())       # the model is untouched
+    check = functools.partial(checks.check_still_last_to_go, model=net, conv="0.conv", index=0, alpha=alpha)
+    assert "stub None" in out_of(capsys, check, None)
+    assert "random reads no weights" in out_of(capsys, check, {"random"})

@@ -202,6 +202,143 @@ def check_operator_norm_by_hand(answer: Iterable[float]) -> bool:
                   "on that line's unit direction")
 
 
+ACTIVE_TOY_IMAGE = torch.tensor([[1.0, -2.0, 0.0], [3.0, -1.0, 0.0], [0.0, 2.0, 1.0]])   # lesson 01's X
+ACTIVE_TOY_WEIGHTS = (1.0, -1.0, 2.0)       # W_0 and W_1 of the lesson's toy layer, then exercise 6's filter
+ACTIVE_BY_HAND_KEYS = ("mean_activation", "apoz", "hrank")   # criteria.ACTIVE_CRITERIA names (apoz: 1 − APoZ)
+
+
+def _active_toy_scores() -> dict[str, Tensor]:
+    """The library's active scores of the toy layer's filters on ``ACTIVE_TOY_IMAGE``, by criterion.
+
+    The toy layer is the lesson's: a 1×1 ``ConvBNReLU`` with the weights ``ACTIVE_TOY_WEIGHTS`` and a
+    BatchNorm set to the identity (running mean 0, variance 1, eps 0). The global RNG is not touched.
+    """
+    from pruning_lib import models
+    from pruning_lib.criteria import ACTIVE_CRITERIA
+
+    n = len(ACTIVE_TOY_WEIGHTS)
+    with torch.random.fork_rng(devices=[]):
+        toy = nn.Sequential(models.ConvBNReLU(1, n, kernel_size=1), nn.Flatten()).eval()
+    with torch.no_grad():
+        toy[0].conv.weight.copy_(torch.tensor(ACTIVE_TOY_WEIGHTS).view(n, 1, 1, 1))
+        toy[0].bn.eps = 0.0
+    h, w = ACTIVE_TOY_IMAGE.shape
+    loader = [(ACTIVE_TOY_IMAGE.view(1, 1, h, w), torch.tensor([0]))]
+    return {name: ACTIVE_CRITERIA[name](toy, loader, n_images=1)["0.conv"].double()
+            for name in ACTIVE_BY_HAND_KEYS}
+
+
+def _active_slip(key: str, value: float, scores: Tensor, image: Tensor, weight: float) -> str:
+    """What a wrong ``value`` for criterion ``key`` of the new filter most likely is ("" if unknown)."""
+    pre = weight * image.double()                                  # the new filter's map before the ReLU
+    near = {"mean_activation": [
+        (scores[0], "filter 0's score: the new filter's map is not the same size as filter 0's"),
+        (pre.abs().mean(), "the mean of |map| before the ReLU: the score reads the map after it"),
+        (pre.mean(), "the mean of the map before the ReLU: negative entries do not reach the next layer"),
+        (pre.clamp(min=0).sum(), "a sum over the positions, not a mean")],
+        "apoz": [(1 - scores[-1], "APoZ itself, the share of zeros; the score is 1 − APoZ (higher = keep)"),
+                 (scores[-1] * pre.numel(), "a count of positions, not a share")],
+        "hrank": [(min(pre.shape), "the largest rank a map of this size can have: are its rows "
+                                   "independent?")],
+    }
+    for target, why in near.get(key, []):
+        if abs(value - float(target)) < 5e-3:
+            return why
+    if key == "hrank" and value != round(value):
+        return "a rank is a whole number"
+    return "not what the definition gives"
+
+
+def check_active_by_hand(answer: dict[str, float]) -> bool:
+    """Exercise (lesson 01): the active scores of the filter added to the toy layer, worked out by hand.
+
+    ``answer`` maps each name of ``ACTIVE_BY_HAND_KEYS`` to the new filter's score (for ``apoz``, the
+    score 1 − APoZ that ``criteria.apoz`` returns); compared with the library on the lesson's toy layer
+    and image, tolerance 0.005.
+    """
+    keys = list(ACTIVE_BY_HAND_KEYS)
+    hint = ("write out the new filter's map, ReLU(weight · X), as a matrix; then the mean of its entries, "
+            "the share of its entries that are positive, and its matrix rank")
+    if not isinstance(answer, dict) or set(answer) != set(keys):
+        got = sorted(answer) if isinstance(answer, dict) else type(answer).__name__
+        return _wrong(f"give a dict with the keys {keys}; got {got}", hint)
+    try:
+        given = {k: float(answer[k]) for k in keys}
+    except (TypeError, ValueError):
+        return _wrong("every value must be a number (a fraction such as 5 / 9 is fine)", hint)
+    scores = _active_toy_scores()
+    right = [k for k in keys if abs(given[k] - float(scores[k][-1])) < 5e-3]
+    if len(right) == len(keys):
+        return _right("the new filter's three scores match the library's on the toy layer: it scales filter "
+                      "0's map, so its mean activation scales too while its zero pattern and its rank stay")
+    if not any(given.values()):
+        return _wrong("every score is zero: the stub line is still there", hint)
+    wrong = [f"{k}: {_active_slip(k, given[k], scores[k], ACTIVE_TOY_IMAGE, ACTIVE_TOY_WEIGHTS[-1])}"
+             for k in keys if k not in right]
+    return _wrong("; ".join(wrong) + (f" (right: {right})" if right else ""), hint)
+
+
+def check_tells_apart(answer: Iterable[str]) -> bool:
+    """Exercise (lesson 01): which of ``ACTIVE_BY_HAND_KEYS`` score filter 0 and the new one differently."""
+    scores = _active_toy_scores()
+    truth = {k for k, s in scores.items() if abs(float(s[0] - s[-1])) > 1e-6}
+    given = {answer} if isinstance(answer, str) else set(answer)
+    hint = ("compare filter 0's map with the new filter's: what changes, and which of the three scores "
+            "(mean of the map, share of positive entries, rank) sees that change?")
+    unknown = sorted(given - set(ACTIVE_BY_HAND_KEYS))
+    if unknown:
+        return _wrong(f"not criteria of the toy check: {unknown}",
+                      "use the names in checks.ACTIVE_BY_HAND_KEYS; " + hint)
+    if given == truth:
+        return _right(f"only {sorted(truth)} separate them, and only by scale: the two maps have the same "
+                      "pattern, which a BatchNorm after the conv would normalise away")
+    same, missing = sorted(given - truth), len(truth - given)
+    parts = ([f"{same} give the two filters the same score"] if same else []) + (
+        [f"{missing} criterion that tells them apart is missing" if missing == 1
+         else f"{missing} criteria that tell them apart are missing"] if missing else [])
+    return _wrong("; ".join(parts), hint)
+
+
+def check_still_last_to_go(answer: Iterable[str] | None, model: nn.Module, conv: str, index: int,
+                           alpha: float, *, bn: str | None = None) -> bool:
+    """Exercise (lesson 01): the passive criteria that still rank a rescaled filter last-to-go.
+
+    Filter ``index`` of ``conv`` is scaled by ``alpha`` with ``surgery.rescale_filter`` (the network's
+    function is unchanged; ``bn`` as there). Names are the keys of ``criteria.PASSIVE_CRITERIA``
+    except "random", which reads no weights; "last-to-go" means that every other filter of the conv
+    scores strictly lower.
+    """
+    from pruning_lib.criteria import PASSIVE_CRITERIA
+
+    names = [n for n in PASSIVE_CRITERIA if n != "random"]
+    rescaled = surgery.rescale_filter(model, conv, index, alpha, bn=bn)
+    weight = rescaled.get_submodule(conv).weight.detach().cpu()
+    truth = set()
+    for name in names:
+        scores = PASSIVE_CRITERIA[name](weight)
+        if int((scores < scores[index]).sum()) == weight.shape[0] - 1:
+            truth.add(name)
+    hint = ("rescale with surgery.rescale_filter at this α, score the conv's new weight with each criterion, "
+            "and check whether every other filter scores lower than this one")
+    if answer is None:
+        return _wrong("no answer yet: the stub None is still there", "answer with a set of names from "
+                      "criteria.PASSIVE_CRITERIA (an empty set counts); " + hint)
+    given = {answer} if isinstance(answer, str) else set(answer)
+    unknown = sorted(given - set(names))
+    if unknown:
+        return _wrong(f"not passive criteria that read the weights: {unknown}",
+                      "use the keys of criteria.PASSIVE_CRITERIA (random reads no weights: leave it out)")
+    if given == truth:
+        kept = (f"{sorted(truth)} still keep it to the end" if truth
+                else "none of them keeps it to the end any more")
+        return _right(f"{kept}: the network computes the same function at every α, yet the weight criteria "
+                      "follow the scale that the BatchNorm cancels")
+    moved, missing = sorted(given - truth), len(truth - given)
+    parts = ([f"{moved} no longer rank the filter last-to-go at this α"] if moved else []) + (
+        [f"{missing} criteria that still rank it last-to-go are missing"] if missing else [])
+    return _wrong("; ".join(parts), hint)
+
+
 # --- lesson 02 -------------------------------------------------------------------------------------
 
 COSINE_PAIR = (torch.tensor([0.6, 0.8]), torch.tensor([1.0, 0.0]))
