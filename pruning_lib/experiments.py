@@ -352,6 +352,35 @@ def budget_sweep(model: nn.Module, scores_by_criterion: dict[str, ScoresOrFactor
     return rows
 
 
+def allocation_sweep(model: nn.Module, scores_by_criterion: dict[str, ScoresOrFactory],  # noqa: PLR0913 — budget_sweep's options, keyword-only
+                     budgets: Sequence[float], setup: SweepSetup, *, label: str = "",
+                     allocations: dict[str, Callable[..., dict]] | None = None,
+                     step: float = 0.01, seeds: Sequence[int] | None = None) -> list[dict]:
+    """``budget_sweep`` once per allocation rule (how the budget is spread over the layers).
+
+    Args:
+        model: The unpruned model (untouched).
+        scores_by_criterion: As in ``budget_sweep``.
+        budgets: MACs to keep, fractions of the unpruned model's.
+        setup: As in ``budget_sweep``; its ``plan_fn`` is replaced by each allocation's.
+        label: Stored as "model" in every record.
+        allocations: {name: plan function}; None = {"uniform": ``selection.plan_uniform``,
+            "global": ``selection.plan_global``}.
+        step: Ratio grid of ``match_macs``.
+        seeds: Fine-tune seeds (and draws of factories); None: the recipe's seed.
+
+    Returns:
+        ``budget_sweep``'s records, each with "allocation": its rule's name.
+    """
+    if allocations is None:
+        allocations = {"uniform": selection.plan_uniform, "global": selection.plan_global}
+    return [{**record, "allocation": name}
+            for name, plan_fn in allocations.items()
+            for record in budget_sweep(model, scores_by_criterion, budgets,
+                                       dataclasses.replace(setup, plan_fn=plan_fn), label=label, step=step,
+                                       seeds=seeds)]
+
+
 def reinitialise(model: nn.Module, seed: int) -> nn.Module:
     """A copy of ``model`` (same architecture, e.g. a pruned one) with freshly initialised weights.
 

@@ -25,7 +25,7 @@ settings.register_profile("repo", deadline=None, derandomize=True, database=None
 settings.load_profile("repo")
 
 _PRUNING_ENV = ("PRUNING_FAST", "PRUNING_DATA_DIR", "PRUNING_FSDD_DIR", "PRUNING_CHECKPOINT_DIR",
-                "PRUNING_DOWNLOAD", "PRUNING_DEVICE")
+                "PRUNING_DOWNLOAD", "PRUNING_DEVICE", "PRUNING_RECORD")
 
 
 @pytest.fixture(autouse=True)

@@ -227,6 +227,29 @@ def test_budget_sweep_prunes_each_criterion_to_the_budget_and_records_both_stage
         experiments.budget_sweep(net, scores, [1.5], setup)
 
 
+def test_allocation_sweep_runs_one_budget_sweep_per_allocation_rule():
+    torch.manual_seed(0)
+    net = models.build("vgg16_slim").eval()
+    x = torch.zeros(1, 1, 28, 28)
+    g = torch.Generator().manual_seed(1)
+    loader = DataLoader(TensorDataset(torch.randn(8, 1, 28, 28, generator=g), torch.arange(8) % 10),
+                        batch_size=8)
+    scores = {"l1": criteria.score_model(net, criteria.l1_norm)}
+    setup = experiments.SweepSetup(x, loader, recalibrate_images=0)
+    rows = experiments.allocation_sweep(net, scores, [0.5], setup, label="vgg")
+    assert [(r["allocation"], r["stage"]) for r in rows] == [("uniform", "pruned"), ("global", "pruned")]
+    for r in rows:
+        plan_fn = selection.plan_uniform if r["allocation"] == "uniform" else selection.plan_global
+        ratio, pruned = experiments.match_macs(net, scores["l1"], 0.5 * metrics.count_macs(net, x), x,
+                                               plan_fn=plan_fn)
+        assert r["ratio"] == ratio and r["macs"] == metrics.count_macs(pruned, x)
+    only = experiments.allocation_sweep(net, scores, [0.5], setup,
+                                        allocations={"mine": selection.plan_uniform})
+    assert [r["allocation"] for r in only] == ["mine"]
+    keys = ("criterion", "budget", "ratio", "macs", "params", "accuracy", "loss")
+    assert [only[0][k] for k in keys] == [rows[0][k] for k in keys]
+
+
 def test_match_macs_with_global_plans_scans_the_criterion_dependent_widths():
     torch.manual_seed(0)
     net = models.build("vgg16_slim").eval()

@@ -240,6 +240,8 @@ CALLS: dict[str, Call | str] = {
     "experiments.budget_and_measure": lambda i: experiments.budget_and_measure(
         i.net, i.scores, 0.5, example_input=i.x, loader=i.loader, recalibrate_loader=i.loader,
         recalibrate_images=4, step=0.25),
+    "experiments.allocation_sweep": lambda i: experiments.allocation_sweep(
+        i.net, {"l1": i.scores}, [0.5], i.setup, step=0.25),
     "experiments.budget_sweep": lambda i: experiments.budget_sweep(i.net, {"l1": i.scores}, [0.5], i.setup,
                                                                    step=0.25),
     "experiments.evaluate_images": lambda i: experiments.evaluate_images(i.net, i.loader),
