@@ -354,7 +354,7 @@ def budget_sweep(model: nn.Module, scores_by_criterion: dict[str, ScoresOrFactor
 
 def allocation_sweep(model: nn.Module, scores_by_criterion: dict[str, ScoresOrFactory],  # noqa: PLR0913 — budget_sweep's options, keyword-only
                      budgets: Sequence[float], setup: SweepSetup, *, label: str = "",
-                     allocations: dict[str, Callable[..., dict]] | None = None,
+                     allocations: Sequence[str] | dict[str, Callable[..., dict]] = ("uniform", "global"),
                      step: float = 0.01, seeds: Sequence[int] | None = None) -> list[dict]:
     """``budget_sweep`` once per allocation rule (how the budget is spread over the layers).
 
@@ -364,16 +364,20 @@ def allocation_sweep(model: nn.Module, scores_by_criterion: dict[str, ScoresOrFa
         budgets: MACs to keep, fractions of the unpruned model's.
         setup: As in ``budget_sweep``; its ``plan_fn`` is replaced by each allocation's.
         label: Stored as "model" in every record.
-        allocations: {name: plan function}; None = {"uniform": ``selection.plan_uniform``,
-            "global": ``selection.plan_global``}.
+        allocations: Names in ``selection.ALLOCATION_RULES`` ("uniform": ``plan_uniform``,
+            "global": ``plan_global``), or {name: plan function}.
         step: Ratio grid of ``match_macs``.
         seeds: Fine-tune seeds (and draws of factories); None: the recipe's seed.
 
     Returns:
         ``budget_sweep``'s records, each with "allocation": its rule's name.
     """
-    if allocations is None:
-        allocations = {"uniform": selection.plan_uniform, "global": selection.plan_global}
+    if not isinstance(allocations, dict):
+        unknown = [a for a in allocations if a not in selection.ALLOCATION_RULES]
+        if unknown or not allocations:
+            raise ValueError(f"allocations are names in {sorted(selection.ALLOCATION_RULES)} "
+                             f"(or a dict of plan functions), got {list(allocations)}")
+        allocations = {name: selection.ALLOCATION_RULES[name] for name in allocations}
     return [{**record, "allocation": name}
             for name, plan_fn in allocations.items()
             for record in budget_sweep(model, scores_by_criterion, budgets,

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import torch
 from torch import Tensor
@@ -250,6 +250,10 @@ def plan_global(scores: dict[str, Tensor], ratio: float, *,
         else:
             removed[tuple(unit)] = lowest(per_unit[i], n - rounded_keep(n, n - len(mine), round_to))
     return _plan(removed)
+
+
+ALLOCATION_RULES: dict[str, Callable[..., Plan]] = {"uniform": plan_uniform, "global": plan_global}
+"""How a ratio is spread over the layers, by name: every layer alike, or one global ranking."""
 
 
 def plan_keep_counts(scores: dict[str, Tensor], keep: dict[str, int], *,

@@ -382,6 +382,21 @@ def test_loaders_batches_sizes_and_seeded_augmentation(fsdd_clips):
     assert torch.equal(y_plain, y) and not torch.equal(x_plain, x)     # same order, augmented
 
 
+def test_loaders_train_per_digit_takes_a_balanced_seeded_subset(fsdd_clips):
+    data = audio_data.make_audio_data(fsdd_clips, "official")
+    small = audio_data.make_audio_loaders(data, train_per_digit=7, seed=2)
+    labels = small.train.dataset.tensors[1]
+    assert torch.bincount(labels).tolist() == [7] * 10 and len(small.test.dataset) == len(data.y_test)
+    whole = data.x_train.reshape(len(data.y_train), -1)
+    picked = small.train.dataset.tensors[0].reshape(len(labels), -1)
+    assert all(bool((whole == row).all(dim=1).any()) for row in picked)        # training clips only
+    again = audio_data.make_audio_loaders(data, train_per_digit=7, seed=2, fast=True)   # explicit beats fast
+    torch.testing.assert_close(again.train.dataset.tensors[0], small.train.dataset.tensors[0], atol=0, rtol=0)
+    assert len(audio_data.make_audio_loaders(data).train.dataset) == len(data.y_train)
+    with pytest.raises(ValueError, match="positive number of clips per digit"):
+        audio_data.make_audio_loaders(data, train_per_digit=0)
+
+
 def test_load_fsdd_reads_the_folder_in_pruning_fsdd_dir(monkeypatch, tmp_path):
     hide_other_locations(monkeypatch, tmp_path)
     names = [f"{d}_amy_{t}.wav" for d in range(10) for t in (0, 5, 6)]

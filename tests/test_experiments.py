@@ -246,6 +246,10 @@ def test_allocation_sweep_runs_one_budget_sweep_per_allocation_rule():
     only = experiments.allocation_sweep(net, scores, [0.5], setup,
                                         allocations={"mine": selection.plan_uniform})
     assert [r["allocation"] for r in only] == ["mine"]
+    named = experiments.allocation_sweep(net, scores, [0.5], setup, allocations=["global"])
+    assert [(r["allocation"], r["ratio"]) for r in named] == [("global", rows[1]["ratio"])]
+    with pytest.raises(ValueError, match="allocations are names in"):
+        experiments.allocation_sweep(net, scores, [0.5], setup, allocations=["greedy"])
     keys = ("criterion", "budget", "ratio", "macs", "params", "accuracy", "loss")
     assert [only[0][k] for k in keys] == [rows[0][k] for k in keys]
 

@@ -141,8 +141,9 @@ class AugmentingCollate:
         return random_shift_gain(x, self.generator), y
 
 
-def make_audio_loaders(data: AudioData, *, batch_size: int = 64, fast: bool = False,
-                       augment: bool = False, seed: int = 0) -> AudioLoaders:
+def make_audio_loaders(data: AudioData, *, batch_size: int = 64, fast: bool = False,  # noqa: PLR0913 — loader options, keyword-only
+                       augment: bool = False, seed: int = 0,
+                       train_per_digit: int | None = None) -> AudioLoaders:
     """Wrap ``AudioData`` in loaders of (waveform (B, CLIP_SAMPLES) float32, label (B,) int64).
 
     Args:
@@ -151,8 +152,15 @@ def make_audio_loaders(data: AudioData, *, batch_size: int = 64, fast: bool = Fa
         fast: Keep 100 training clips per digit (1,000); the test split stays whole.
         augment: Shift and scale every training batch (``random_shift_gain``), seeded by ``seed``.
         seed: Seeds the training order, the fast subset, the eval slice and the augmentation.
+        train_per_digit: Training clips per digit (a class-balanced, seeded subset); None = 100 when
+            ``fast``, else every training clip.
     """
-    train_idx = (balanced_indices(data.y_train, 100, seed=seed) if fast
+    if train_per_digit is None and fast:
+        train_per_digit = 100
+    if train_per_digit is not None and train_per_digit < 1:
+        raise ValueError(f"train_per_digit must be a positive number of clips per digit, "
+                         f"got {train_per_digit}")
+    train_idx = (balanced_indices(data.y_train, train_per_digit, seed=seed) if train_per_digit is not None
                  else torch.arange(len(data.y_train)))
     per_digit = min(10, int(torch.bincount(data.y_test).min()))       # 10, fewer for tiny folders
     eval_idx = balanced_indices(data.y_test, per_digit, seed=seed + 1)
@@ -169,8 +177,8 @@ def make_audio_loaders(data: AudioData, *, batch_size: int = 64, fast: bool = Fa
     )
 
 
-def fsdd_loaders(split: str = "official", *, batch_size: int = 64, fast: bool = False,
-                 augment: bool = False, seed: int = 0) -> AudioLoaders:
-    """FSDD loaders in one call (``load_fsdd`` then ``make_audio_loaders``)."""
+def fsdd_loaders(split: str = "official", *, batch_size: int = 64, fast: bool = False,  # noqa: PLR0913 — loader options, keyword-only
+                 augment: bool = False, seed: int = 0, train_per_digit: int | None = None) -> AudioLoaders:
+    """FSDD loaders in one call (``load_fsdd`` then ``make_audio_loaders``, which documents the options)."""
     return make_audio_loaders(load_fsdd(split), batch_size=batch_size, fast=fast, augment=augment,
-                              seed=seed)
+                              seed=seed, train_per_digit=train_per_digit)
