@@ -6,8 +6,8 @@
 A lesson cell that calls ``records.load_or_compute`` computes its records and saves them to
 ``benchmarks/results/<key>.json`` with the parameters they were made with and how (date, device,
 threads, wall time). A later default-mode run of the lesson with the same parameters loads them and
-says so; anything else (FAST mode, other seeds, other data) computes its own. The notebook's outputs
-are discarded: this runs the lesson for its records, ``make book`` builds the pages.
+says so; anything else (FAST mode, other seeds, other data) computes its own. The executed lesson is
+written to ``build/records/`` (its tables are the records' readable form); ``make book`` builds the pages.
 
 Prints each lesson as it starts and its wall time when it ends.
 """
@@ -32,8 +32,8 @@ def lesson_path(prefix: str, folder: Path = REPO / "notebooks") -> Path:
     return found[0]
 
 
-def run(path: Path) -> float:
-    """Execute one lesson in default mode with PRUNING_RECORD=1; return its wall time in seconds."""
+def run(path: Path, out: Path) -> float:
+    """Run one lesson in default mode with PRUNING_RECORD=1, write it to ``out``; return its wall time (s)."""
     import nbformat
     from nbclient import NotebookClient
 
@@ -41,7 +41,10 @@ def run(path: Path) -> float:
     start = time.perf_counter()
     NotebookClient(nb, timeout=7200, kernel_name="python3",
                    resources={"metadata": {"path": str(path.parent)}}).execute()
-    return time.perf_counter() - start
+    seconds = time.perf_counter() - start
+    out.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, out / path.name)
+    return seconds
 
 
 def main() -> None:
@@ -53,7 +56,7 @@ def main() -> None:
     os.environ.pop("PRUNING_FAST", None)               # records are for the default mode
     for path in paths:
         print(f"{path.name}: executing in default mode with PRUNING_RECORD=1 ...", flush=True)
-        seconds = run(path)
+        seconds = run(path, REPO / "build" / "records")
         print(f"{path.name}: done in {seconds / 60:.1f} min", flush=True)
     saved = sorted((REPO / "benchmarks" / "results").glob("*.json"))
     print("records in benchmarks/results/:", ", ".join(p.name for p in saved) or "none", file=sys.stderr)

@@ -393,8 +393,15 @@ def test_loaders_train_per_digit_takes_a_balanced_seeded_subset(fsdd_clips):
     again = audio_data.make_audio_loaders(data, train_per_digit=7, seed=2, fast=True)   # explicit beats fast
     torch.testing.assert_close(again.train.dataset.tensors[0], small.train.dataset.tensors[0], atol=0, rtol=0)
     assert len(audio_data.make_audio_loaders(data).train.dataset) == len(data.y_train)
-    with pytest.raises(ValueError, match="positive number of clips per digit"):
+    with pytest.raises(ValueError, match="train_per_digit must be a positive number of clips per digit"):
         audio_data.make_audio_loaders(data, train_per_digit=0)
+    few = audio_data.make_audio_loaders(data, test_per_digit=3, seed=2)
+    x_test, y_test = few.test.dataset.tensors
+    assert torch.bincount(y_test).tolist() == [3] * 10 and few.data.x_test.shape == (30, 8000)
+    assert len(few.train.dataset) == len(data.y_train)
+    assert all(bool((data.x_test == row).all(dim=1).any()) for row in x_test)           # test clips only
+    with pytest.raises(ValueError, match="test_per_digit must be"):
+        audio_data.make_audio_loaders(data, test_per_digit=-1)
 
 
 def test_load_fsdd_reads_the_folder_in_pruning_fsdd_dir(monkeypatch, tmp_path):

@@ -15,6 +15,7 @@ Introduced in: the audio notebook (§The data).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import torch
@@ -142,8 +143,8 @@ class AugmentingCollate:
 
 
 def make_audio_loaders(data: AudioData, *, batch_size: int = 64, fast: bool = False,  # noqa: PLR0913 — loader options, keyword-only
-                       augment: bool = False, seed: int = 0,
-                       train_per_digit: int | None = None) -> AudioLoaders:
+                       augment: bool = False, seed: int = 0, train_per_digit: int | None = None,
+                       test_per_digit: int | None = None) -> AudioLoaders:
     """Wrap ``AudioData`` in loaders of (waveform (B, CLIP_SAMPLES) float32, label (B,) int64).
 
     Args:
@@ -154,12 +155,17 @@ def make_audio_loaders(data: AudioData, *, batch_size: int = 64, fast: bool = Fa
         seed: Seeds the training order, the fast subset, the eval slice and the augmentation.
         train_per_digit: Training clips per digit (a class-balanced, seeded subset); None = 100 when
             ``fast``, else every training clip.
+        test_per_digit: Test clips per digit (a class-balanced subset, seeded with ``seed + 2``);
+            None = every test clip (``fast`` keeps them all).
     """
     if train_per_digit is None and fast:
         train_per_digit = 100
-    if train_per_digit is not None and train_per_digit < 1:
-        raise ValueError(f"train_per_digit must be a positive number of clips per digit, "
-                         f"got {train_per_digit}")
+    for name, value in (("train_per_digit", train_per_digit), ("test_per_digit", test_per_digit)):
+        if value is not None and value < 1:
+            raise ValueError(f"{name} must be a positive number of clips per digit, got {value}")
+    if test_per_digit is not None:
+        keep = balanced_indices(data.y_test, test_per_digit, seed=seed + 2)
+        data = dataclasses.replace(data, x_test=data.x_test[keep], y_test=data.y_test[keep])
     train_idx = (balanced_indices(data.y_train, train_per_digit, seed=seed) if train_per_digit is not None
                  else torch.arange(len(data.y_train)))
     per_digit = min(10, int(torch.bincount(data.y_test).min()))       # 10, fewer for tiny folders
@@ -178,7 +184,8 @@ def make_audio_loaders(data: AudioData, *, batch_size: int = 64, fast: bool = Fa
 
 
 def fsdd_loaders(split: str = "official", *, batch_size: int = 64, fast: bool = False,  # noqa: PLR0913 — loader options, keyword-only
-                 augment: bool = False, seed: int = 0, train_per_digit: int | None = None) -> AudioLoaders:
+                 augment: bool = False, seed: int = 0, train_per_digit: int | None = None,
+                 test_per_digit: int | None = None) -> AudioLoaders:
     """FSDD loaders in one call (``load_fsdd`` then ``make_audio_loaders``, which documents the options)."""
     return make_audio_loaders(load_fsdd(split), batch_size=batch_size, fast=fast, augment=augment,
-                              seed=seed, train_per_digit=train_per_digit)
+                              seed=seed, train_per_digit=train_per_digit, test_per_digit=test_per_digit)
