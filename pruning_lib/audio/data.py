@@ -15,7 +15,6 @@ Introduced in: the audio notebook (§The data).
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 import torch
@@ -156,26 +155,26 @@ def make_audio_loaders(data: AudioData, *, batch_size: int = 64, fast: bool = Fa
         train_per_digit: Training clips per digit (a class-balanced, seeded subset); None = 100 when
             ``fast``, else every training clip.
         test_per_digit: Test clips per digit (a class-balanced subset, seeded with ``seed + 2``);
-            None = every test clip (``fast`` keeps them all).
+            None = every test clip (``fast`` keeps them all). The eval slice and ``data`` do not
+            depend on it (the slice is drawn from every test clip).
     """
     if train_per_digit is None and fast:
         train_per_digit = 100
     for name, value in (("train_per_digit", train_per_digit), ("test_per_digit", test_per_digit)):
         if value is not None and value < 1:
             raise ValueError(f"{name} must be a positive number of clips per digit, got {value}")
-    if test_per_digit is not None:
-        keep = balanced_indices(data.y_test, test_per_digit, seed=seed + 2)
-        data = dataclasses.replace(data, x_test=data.x_test[keep], y_test=data.y_test[keep])
     train_idx = (balanced_indices(data.y_train, train_per_digit, seed=seed) if train_per_digit is not None
                  else torch.arange(len(data.y_train)))
+    test_idx = (balanced_indices(data.y_test, test_per_digit, seed=seed + 2) if test_per_digit is not None
+                else torch.arange(len(data.y_test)))
     per_digit = min(10, int(torch.bincount(data.y_test).min()))       # 10, fewer for tiny folders
-    eval_idx = balanced_indices(data.y_test, per_digit, seed=seed + 1)
+    eval_idx = balanced_indices(data.y_test, per_digit, seed=seed + 1)  # from all test clips
     g = torch.Generator().manual_seed(seed)
     collate = AugmentingCollate(seed) if augment else None
     return AudioLoaders(
         train=DataLoader(TensorDataset(data.x_train[train_idx], data.y_train[train_idx]),
                          batch_size=batch_size, shuffle=True, generator=g, collate_fn=collate),
-        test=DataLoader(TensorDataset(data.x_test, data.y_test), batch_size=256,
+        test=DataLoader(TensorDataset(data.x_test[test_idx], data.y_test[test_idx]), batch_size=256,
                         generator=torch.Generator()),   # own generator: iterating spares the global RNG
         eval=DataLoader(TensorDataset(data.x_test[eval_idx], data.y_test[eval_idx]), batch_size=256,
                         generator=torch.Generator()),
