@@ -61,7 +61,9 @@ def wait_for_readout(page: object, marker: str) -> object:
     while time.monotonic() < deadline:
         fail_on_cell_error(page)
         if box.count() and box.is_visible():
-            return box
+            box.scroll_into_view_if_needed()          # off-screen cells may render no text (windowing)
+            if marker in visible_text(box.inner_text()):
+                return box
         time.sleep(0.25)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "failure.png"), full_page=True)
