@@ -143,3 +143,42 @@ def _shown(path: Path) -> str:
         return str(path.relative_to(repro.REPO_ROOT))
     except ValueError:
         return path.name
+
+
+def scores_to_records(scores: dict[str, torch.Tensor], **fields: object) -> list[dict]:
+    """One record per layer of a score dict, for ``load_or_compute``.
+
+    Args:
+        scores: {conv name: scores (n,)} (any float dtype, any device).
+        fields: Numbers or strings added to every record (e.g. ``seed=0, seconds=12.5``).
+
+    Returns:
+        ``[{**fields, "layer": name, "scores": [n floats]}, ...]`` in the order of ``scores``;
+        float32 scores read back bit-for-bit with ``scores_from_records``.
+
+    Example:
+        >>> rows = scores_to_records({"c": torch.tensor([0.5, 2.0])}, seed=1)
+        >>> rows
+        [{'seed': 1, 'layer': 'c', 'scores': [0.5, 2.0]}]
+        >>> scores_from_records(rows, seed=1)["c"].tolist()
+        [0.5, 2.0]
+    """
+    for name, value in scores.items():
+        if not isinstance(value, torch.Tensor) or value.dim() != 1:
+            raise TypeError(f"scores_to_records: scores[{name!r}] should be a 1-d tensor (n,), got "
+                            f"{type(value).__name__} {tuple(getattr(value, 'shape', ()))}")
+    return [{**fields, "layer": name, "scores": value.detach().cpu().tolist()}
+            for name, value in scores.items()]
+
+
+def scores_from_records(rows: list[dict], **match: object) -> dict[str, torch.Tensor]:
+    """The inverse of ``scores_to_records``: {layer: float32 scores (n,)} of the rows matching ``match``.
+
+    Raises:
+        ValueError: no row has all the fields of ``match`` (the message lists what there is).
+    """
+    chosen = [r for r in rows if all(r.get(k) == v for k, v in match.items())]
+    if not chosen:
+        seen = sorted({tuple((k, r.get(k)) for k in match) for r in rows})
+        raise ValueError(f"scores_from_records: no record has {match}; the records have {seen}")
+    return {r["layer"]: torch.tensor(r["scores"], dtype=torch.float32) for r in chosen}

@@ -71,3 +71,21 @@ def test_a_file_that_is_not_a_records_file_raises_with_its_name(tmp_path):
     (tmp_path / "k.json").write_text("[1, 2]", encoding="utf-8")
     with pytest.raises(ValueError, match="k.json is not a records file"):
         records.load_or_compute("k", {}, make([]), directory=tmp_path)
+
+
+def test_scores_survive_a_json_round_trip_bit_for_bit_and_select_by_field():
+    scores = {"a": torch.randn(5, generator=torch.Generator().manual_seed(0)), "b": torch.tensor([1 / 3])}
+    rows = records.scores_to_records(scores, seed=0) + records.scores_to_records(
+        {k: v + 1 for k, v in scores.items()}, seed=1)
+    back = json.loads(json.dumps(rows))
+    got = records.scores_from_records(back, seed=0)
+    assert list(got) == ["a", "b"]
+    assert all(torch.equal(got[k], scores[k]) for k in scores)
+    assert torch.equal(records.scores_from_records(back, seed=1)["b"], scores["b"] + 1)
+
+
+def test_scores_records_refuse_bad_input_with_clear_messages():
+    with pytest.raises(TypeError, match="1-d tensor"):
+        records.scores_to_records({"a": torch.zeros(2, 2)})
+    with pytest.raises(ValueError, match="no record has"):
+        records.scores_from_records(records.scores_to_records({"a": torch.zeros(2)}, seed=0), seed=3)

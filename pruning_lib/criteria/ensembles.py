@@ -27,7 +27,9 @@ Introduced in: notebooks/03_linear_filter_ensembles.ipynb.
 
 from __future__ import annotations
 
+import dataclasses
 import operator
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -36,7 +38,7 @@ import torch.fx
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from pruning_lib import repro
+from pruning_lib import records, repro
 from pruning_lib.activations import iter_batches
 from pruning_lib.models import check_conv_names
 from pruning_lib.scoped import eval_mode, hooks
@@ -335,6 +337,32 @@ def ensemble_scores(model: nn.Module, batch: tuple[Tensor, Tensor], *, layers: S
     beta = fit_importance(masks, losses, config.ridge).float()
     return {name: beta[s] for name, s in slices.items()}
 
+
+
+def estimate_records(model: nn.Module, batch: tuple[Tensor, Tensor], *, seeds: Sequence[int],
+                     layers: Sequence[str] | None = None,
+                     config: EnsembleConfig = EnsembleConfig()) -> list[dict]:
+    """Independent ensemble estimates (one per mask seed) as records, each with its wall time.
+
+    Args:
+        model: Not modified.
+        batch: (images (B, C, H, W), labels (B,)), the fixed evaluation batch.
+        layers: Conv names scored jointly (default: all prunable convs).
+        seeds: One estimate per seed (``config.seed`` is replaced by each).
+        config: K, q, ridge, chunk.
+
+    Returns:
+        ``records.scores_to_records`` rows: one per (seed, layer), with "seed" and "seconds" (that
+        estimate's wall time); ``records.scores_from_records(rows, seed=s)`` gives ``ensemble_scores``.
+    """
+    rows: list[dict] = []
+    for seed in seeds:
+        start = time.perf_counter()
+        seeded = dataclasses.replace(config, seed=int(seed))
+        scores = ensemble_scores(model, batch, layers=layers, config=seeded)
+        seconds = round(time.perf_counter() - start, 2)
+        rows += records.scores_to_records(scores, seed=int(seed), seconds=seconds)
+    return rows
 
 def first_batch(loader: object, n_images: int) -> tuple[Tensor, Tensor]:
     """The first ``n_images`` (images, labels) of a loader, concatenated: a fixed evaluation batch."""

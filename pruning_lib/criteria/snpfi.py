@@ -34,6 +34,7 @@ from __future__ import annotations
 import copy
 import itertools
 import math
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -198,3 +199,51 @@ def recover(pruned: nn.Module, original: nn.Module, loader: Iterable[tuple[Tenso
             loss.backward()
             optimiser.step()
     return student
+
+
+def game_records(model: nn.Module, batch: tuple[Tensor, Tensor], *, layers: Iterable[str],
+                 config: SNPFIConfig = SNPFIConfig()) -> list[dict]:
+    """Play one game per layer (as ``snpfi_scores``) and return them as records with wall times.
+
+    Returns:
+        ``games_to_records`` rows, one per layer, each with "seconds" (that layer's game);
+        ``games_from_records(rows)`` gives what ``snpfi_scores`` returns.
+    """
+    rows: list[dict] = []
+    for layer in layers:
+        start = time.perf_counter()
+        game = layer_game(model, layer, batch, config=config)
+        rows += games_to_records({layer: game}, seconds=round(time.perf_counter() - start, 2))
+    return rows
+
+
+def games_to_records(games: dict[str, dict], **fields: object) -> list[dict]:
+    """One JSON-ready record per layer game (``layer_game`` results), for ``records.load_or_compute``.
+
+    Args:
+        games: {conv name: {"phi": (n,), "utilisation": (n + 1,), "keep", "v_all", "v_none"}}.
+        fields: Numbers or strings added to every record (e.g. ``seconds=``).
+
+    Returns:
+        ``[{**fields, "layer", "phi": [n], "utilisation": [n + 1], "keep", "v_all", "v_none"}, ...]``.
+    """
+    return [{**fields, "layer": name, "phi": game["phi"].detach().cpu().tolist(),
+             "utilisation": game["utilisation"].detach().cpu().tolist(),
+             "utilisation_dtype": str(game["utilisation"].dtype).removeprefix("torch."),
+             "keep": int(game["keep"]),
+             "v_all": float(game["v_all"]), "v_none": float(game["v_none"])}
+            for name, game in games.items()]
+
+
+def games_from_records(rows: list[dict]) -> tuple[dict[str, Tensor], dict[str, dict]]:
+    """The inverse of ``games_to_records``: ({layer: φ (n,)}, {layer: game}), as ``snpfi_scores`` returns.
+
+    Values read back bit-for-bit (float32 and float64 survive JSON exactly).
+    """
+    def curve(r: dict) -> Tensor:
+        return torch.tensor(r["utilisation"], dtype=getattr(torch, r.get("utilisation_dtype", "float32")))
+
+    games = {r["layer"]: {"phi": torch.tensor(r["phi"], dtype=torch.float32), "utilisation": curve(r),
+                          "keep": int(r["keep"]), "v_all": float(r["v_all"]), "v_none": float(r["v_none"])}
+             for r in rows}
+    return {layer: game["phi"] for layer, game in games.items()}, games

@@ -559,3 +559,19 @@ def test_switch_off_refuses_a_conv_that_runs_twice_and_untraceable_models():
         switch_off_sites(Twice(), ["conv"])
     with pytest.raises(ValueError, match="torch.fx could not trace"):
         switch_off_sites(DataDependent(), ["conv"])
+
+
+def test_estimate_records_hold_one_ensemble_estimate_per_seed():
+    from pruning_lib import records
+    from pruning_lib.criteria.ensembles import estimate_records
+    model = randomised_vgg()
+    b = batch(2)
+    layers = ["features.conv2.conv", "features.conv5.conv"]
+    cfg = EnsembleConfig(n_masks=24, keep_prob=0.7, ridge=0.5, chunk=8, seed=99)   # seed replaced
+    rows = estimate_records(model, b, seeds=[4, 5], layers=layers, config=cfg)
+    assert [(r["seed"], r["layer"]) for r in rows] == [(s, name) for s in (4, 5) for name in layers]
+    assert all(r["seconds"] >= 0 for r in rows)
+    for seed in (4, 5):
+        direct = ensemble_scores(model, b, layers=layers, config=EnsembleConfig(24, 0.7, 0.5, 8, seed=seed))
+        back = records.scores_from_records(rows, seed=seed)
+        assert all(torch.equal(back[k], direct[k]) for k in layers)

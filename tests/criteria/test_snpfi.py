@@ -353,3 +353,35 @@ def test_recover_distils_a_new_model_and_leaves_its_inputs_alone():
 @pytest.mark.parametrize("share", [0.1, 0.5, 1.0])
 def test_keep_count_without_a_positive_gain_keeps_one_filter(curve, share):
     assert keep_count(torch.tensor(curve), share) == 1
+
+
+def test_games_survive_a_json_round_trip_bit_for_bit():
+    import json
+
+    from pruning_lib.criteria.snpfi import games_from_records, games_to_records
+    model = tiny_resnet()
+    phi, games = snpfi_scores(model, batch(), layers=[LAYER], config=SNPFIConfig(n_permutations=2, seed=0))
+    rows = json.loads(json.dumps(games_to_records(games, seconds=1.5)))
+    assert rows[0]["seconds"] == 1.5 and rows[0]["layer"] == LAYER
+    phi_back, games_back = games_from_records(rows)
+    assert torch.equal(phi_back[LAYER], phi[LAYER])
+    for key in ("phi", "utilisation"):
+        assert games_back[LAYER][key].dtype == games[LAYER][key].dtype
+        assert torch.equal(games_back[LAYER][key], games[LAYER][key])
+    assert {k: games_back[LAYER][k] for k in ("keep", "v_all", "v_none")} == \
+        {k: games[LAYER][k] for k in ("keep", "v_all", "v_none")}
+
+
+def test_game_records_are_snpfi_scores_with_times():
+    from pruning_lib.criteria.snpfi import game_records, games_from_records
+    model, data = tiny_resnet(), batch()
+    config = SNPFIConfig(n_permutations=2, seed=3)
+    layers = [LAYER, "layer1.0.conv2.conv"]
+    phi, games = snpfi_scores(model, data, layers=layers, config=config)
+    rows = game_records(model, data, layers=layers, config=config)
+    assert [r["layer"] for r in rows] == layers and all(r["seconds"] >= 0 for r in rows)
+    phi_back, games_back = games_from_records(rows)
+    for layer in layers:
+        assert torch.equal(phi_back[layer], phi[layer])
+        assert torch.equal(games_back[layer]["utilisation"], games[layer]["utilisation"])
+        assert games_back[layer]["keep"] == games[layer]["keep"]
