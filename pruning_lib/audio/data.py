@@ -100,7 +100,7 @@ def make_audio_data(clips: fsdd.FSDDClips, split: str = "official") -> AudioData
 
 
 def load_fsdd(split: str = "official", *, download: bool | None = None) -> AudioData:
-    """Find, read (cached) and split FSDD; see ``fsdd.find_fsdd`` for where it is looked for."""
+    """Find, read and split FSDD; see ``fsdd.find_fsdd`` for where it is looked for."""
     return make_audio_data(fsdd.load_fsdd_clips(download=download), split)
 
 

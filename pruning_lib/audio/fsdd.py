@@ -12,8 +12,10 @@ takes), named ``recordings/{digit}_{speaker}_{take}.wav``. It is looked for, in 
    is never probed, so an online and an offline machine with the same files get the same clips).
 
 A folder may hold ``recordings/`` or be that folder itself. Every clip is padded or cropped to
-1 s (``fit_length``). The decoded clips are cached as int16 in the git-ignored
-``repro.cache_dir()``, keyed by the folder's path and checked against its file listing.
+1 s (``fit_length``). A copy the package downloaded (in ``repro.cache_dir()``) also keeps its
+decoded clips there as int16, keyed by the folder's path and checked against its file listing; any
+other folder (a course's shared copy, ``PRUNING_FSDD_DIR``) is read in place every time and nothing
+derived from it is written.
 
 FSDD is CC BY-SA 4.0 (Z. Jackson, C. Souza, J. Flaks, Y. Pan, H. Nicolas, A. Thite,
 "Jakobovski/free-spoken-digit-dataset", Zenodo). The share-alike covers derived arrays too, which
@@ -234,14 +236,17 @@ def _decode(files: list[Path], length: int) -> dict[str, np.ndarray]:
             "takes": np.array([t for _, _, t in fields], dtype=np.int64)}
 
 
-def read_fsdd_folder(folder: str | Path, *, length: int = CLIP_SAMPLES, cache: bool = True) -> FSDDClips:
+def read_fsdd_folder(folder: str | Path, *, length: int = CLIP_SAMPLES,
+                     cache: bool | None = None) -> FSDDClips:
     """Read every ``*.wav`` of a recordings folder (sorted by name), using the cache when valid.
 
     Args:
         folder: A folder of FSDD wav files (or the folder that holds ``recordings/``).
         length: Samples per clip after ``fit_length``.
         cache: Load from / save to ``repro.cache_dir()`` (keyed by the folder's path; rebuilt
-            when its file names, sizes or times change).
+            when its file names, sizes or times change). Default (None): only for a copy inside
+            ``repro.cache_dir()`` (one the user asked to download); a folder elsewhere, such as a
+            course's shared copy, is read in place and nothing derived from it is written.
 
     Raises:
         FileNotFoundError: the folder holds no wav files.
@@ -252,6 +257,8 @@ def read_fsdd_folder(folder: str | Path, *, length: int = CLIP_SAMPLES, cache: b
     if folder is None:
         raise FileNotFoundError(f"no FSDD wav files in {given} or {given / 'recordings'}")
     files = sorted(folder.glob("*.wav"))
+    if cache is None:
+        cache = folder.resolve().is_relative_to(repro.cache_dir().resolve())
     stamp, path = _fingerprint(files), _cache_path(folder, length)
     arrays = _load_cache(path, stamp) if cache else None
     if arrays is None:
