@@ -259,11 +259,13 @@ def read_fsdd_folder(folder: str | Path, *, length: int = CLIP_SAMPLES,
     files = sorted(folder.glob("*.wav"))
     if cache is None:
         cache = folder.resolve().is_relative_to(repro.cache_dir().resolve())
-    stamp, path = _fingerprint(files), _cache_path(folder, length)
-    arrays = _load_cache(path, stamp) if cache else None
-    if arrays is None:
+    if not cache:
         arrays = _decode(files, length)
-        if cache:
+    else:
+        stamp, path = _fingerprint(files), _cache_path(folder, length)
+        arrays = _load_cache(path, stamp)
+        if arrays is None:
+            arrays = _decode(files, length)
             _save_atomically(path, fingerprint=np.array(stamp), **arrays)
     return FSDDClips(waves=torch.from_numpy(arrays["waves"]), digits=torch.from_numpy(arrays["digits"]),
                      speakers=tuple(str(s) for s in arrays["speakers"]),
